@@ -1,0 +1,343 @@
+//! The event envelope (DESIGN.md §3.3) and the ledger entry it becomes.
+//!
+//! An [`Event`] is built from typed parts and turned into an [`Entry`] (its RFC 8785 bytes)
+//! exactly once, by [`Entry::from_event`]. Reading goes the other way through [`Entry::parse`],
+//! which refuses anything that is not byte-for-byte what custos itself would have written, so
+//! two parties that hold the same event always hold the same leaf.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+use crate::{ActorId, AgentId, CoreError, EventKind, canonical};
+
+/// Largest ledger entry, in bytes of canonical JSON. Larger payloads are stored by digest; the
+/// limit also matches the 16-bit length prefix of C2SP tlog-tiles entry bundles.
+pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
+
+/// The envelope version this build writes and reads.
+pub const ENVELOPE_VERSION: u32 = 1;
+
+/// One event: what happened, when, who did it, to which agent, and kind-specific data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    pub v: u32,
+    pub kind: EventKind,
+    pub ts: Timestamp,
+    pub actor: Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentId>,
+    pub data: Map<String, Value>,
+}
+
+/// A typed payload for one event kind.
+pub trait Payload: Serialize + DeserializeOwned {
+    const KIND: EventKind;
+}
+
+impl Event {
+    /// An event of `P::KIND` carrying `payload`, stamped now.
+    pub fn new<P: Payload>(actor: Actor, agent: Option<AgentId>, payload: &P) -> Result<Self, CoreError> {
+        let data = match serde_json::to_value(payload)? {
+            Value::Object(map) => map,
+            _ => {
+                return Err(CoreError::InvalidData {
+                    kind: P::KIND,
+                    why: "payload must serialize to a JSON object".into(),
+                });
+            }
+        };
+        Ok(Self { v: ENVELOPE_VERSION, kind: P::KIND, ts: Timestamp::now(), actor, agent, data })
+    }
+
+    /// An event from an operator-supplied kind and JSON data, stamped now. Kinds that have a
+    /// payload type are checked against it; the others accept any JSON object.
+    pub fn from_parts(kind: EventKind, actor: Actor, agent: Option<AgentId>, data: Value) -> Result<Self, CoreError> {
+        validate_data(kind, &data)?;
+        let Value::Object(data) = data else {
+            return Err(CoreError::InvalidData { kind, why: "data must be a JSON object".into() });
+        };
+        Ok(Self { v: ENVELOPE_VERSION, kind, ts: Timestamp::now(), actor, agent, data })
+    }
+
+    /// The typed payload, if this event is of `P::KIND`.
+    pub fn payload<P: Payload>(&self) -> Result<P, CoreError> {
+        if self.kind != P::KIND {
+            return Err(CoreError::InvalidData {
+                kind: self.kind,
+                why: format!("expected a `{}` event", P::KIND),
+            });
+        }
+        Ok(serde_json::from_value(Value::Object(self.data.clone()))?)
+    }
+}
+
+/// Checks `data` against the payload type of `kind`, where one is declared.
+pub fn validate_data(kind: EventKind, data: &Value) -> Result<(), CoreError> {
+    if !data.is_object() {
+        return Err(CoreError::InvalidData { kind, why: "data must be a JSON object".into() });
+    }
+    let check = |r: Result<(), serde_json::Error>| r.map_err(|e| CoreError::InvalidData { kind, why: e.to_string() });
+    match kind {
+        EventKind::KeyRotated => check(KeyRotated::deserialize(data).map(drop)),
+        _ => Ok(()),
+    }
+}
+
+/// The canonical bytes of one event: what the ledger stores and hashes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Entry(Vec<u8>);
+
+impl Entry {
+    /// Serializes `event` canonically and checks the size limit.
+    pub fn from_event(event: &Event) -> Result<Self, CoreError> {
+        if event.v != ENVELOPE_VERSION {
+            return Err(CoreError::UnsupportedVersion(event.v));
+        }
+        let bytes = canonical::to_vec(event)?;
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(CoreError::EntryTooLarge { size: bytes.len(), max: MAX_ENTRY_BYTES });
+        }
+        Ok(Self(bytes))
+    }
+
+    /// Parses stored or received bytes, refusing anything custos would not have written.
+    pub fn parse(bytes: &[u8]) -> Result<Event, CoreError> {
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(CoreError::EntryTooLarge { size: bytes.len(), max: MAX_ENTRY_BYTES });
+        }
+        let event: Event = serde_json::from_slice(bytes)?;
+        if event.v != ENVELOPE_VERSION {
+            return Err(CoreError::UnsupportedVersion(event.v));
+        }
+        if canonical::to_vec(&event)? != bytes {
+            return Err(CoreError::NotCanonical);
+        }
+        Ok(event)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Entry({})", String::from_utf8_lossy(&self.0))
+    }
+}
+
+/// Who caused an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    #[serde(rename = "type")]
+    pub kind: ActorType,
+    pub id: ActorId,
+}
+
+impl Actor {
+    pub fn user(id: ActorId) -> Self {
+        Self { kind: ActorType::User, id }
+    }
+
+    pub fn system() -> Self {
+        Self { kind: ActorType::System, id: ActorId::system() }
+    }
+}
+
+impl ActorId {
+    /// The actor for what custos does on its own (checkpoints, timeouts, schedules).
+    pub fn system() -> Self {
+        // A literal that passes the ActorId rules; parsing it cannot fail.
+        match "custos".parse() {
+            Ok(id) => id,
+            Err(_) => unreachable_actor(),
+        }
+    }
+}
+
+#[expect(clippy::panic, reason = "the literal `custos` is a valid actor id; covered by a unit test")]
+fn unreachable_actor() -> ActorId {
+    panic!("`custos` must be a valid actor id")
+}
+
+/// The kind of actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorType {
+    /// A person: an operator, an owner, an approver.
+    User,
+    /// An agent acting on its own credential.
+    Agent,
+    /// custos itself.
+    System,
+}
+
+/// A UTC instant, written with microsecond precision: `2026-11-21T10:00:00.123456Z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(jiff::Timestamp);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        let now = jiff::Timestamp::now();
+        // Truncate to the precision we write, so the value equals what parsing gives back.
+        let micros = now.as_microsecond();
+        Self(jiff::Timestamp::from_microsecond(micros).unwrap_or(now))
+    }
+
+    pub fn as_jiff(&self) -> jiff::Timestamp {
+        self.0
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dt = self.0.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            dt.year(),
+            dt.month(),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second(),
+            dt.subsec_nanosecond() / 1000
+        )
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, CoreError> {
+        let bad = || CoreError::InvalidTimestamp(s.chars().take(64).collect());
+        let ts: jiff::Timestamp = s.parse().map_err(|_| bad())?;
+        let year = ts.to_zoned(jiff::tz::TimeZone::UTC).year();
+        if !(0..=9999).contains(&year) {
+            return Err(bad());
+        }
+        let micros = jiff::Timestamp::from_microsecond(ts.as_microsecond()).map_err(|_| bad())?;
+        Ok(Self(micros))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `key.rotated`: the instance's signing key changed. The first entry of every ledger is one,
+/// with no previous key, so the ledger itself states which key signs its checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRotated {
+    /// The new C2SP verifier key (`name+hex8+base64`).
+    pub verifier_key: String,
+    /// The verifier key it replaces, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    pub reason: String,
+}
+
+impl Payload for KeyRotated {
+    const KIND: EventKind = EventKind::KeyRotated;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor() -> Actor {
+        Actor::user("alice".parse().unwrap_or_else(|_| ActorId::system()))
+    }
+
+    #[test]
+    fn system_actor_is_valid() {
+        assert_eq!(ActorId::system().as_str(), "custos");
+    }
+
+    #[test]
+    fn entry_round_trips_and_is_canonical() -> Result<(), CoreError> {
+        let ev = Event::from_parts(
+            EventKind::GatewayDecision,
+            actor(),
+            Some("payments/refund-bot".parse()?),
+            serde_json::json!({"z": 1, "a": [true, null, 1.5e300], "é": "\u{2028}"}),
+        )?;
+        let entry = Entry::from_event(&ev)?;
+        let text = String::from_utf8_lossy(entry.as_bytes()).to_string();
+        assert!(text.starts_with(r#"{"actor":{"id":"alice","type":"user"},"agent":"payments/refund-bot","data":{"a":[true,null,1.5e+300]"#), "{text}");
+        assert_eq!(Entry::parse(entry.as_bytes())?, ev);
+        Ok(())
+    }
+
+    #[test]
+    fn parse_refuses_non_canonical_and_unknown() {
+        let good = r#"{"actor":{"id":"alice","type":"user"},"data":{},"kind":"tool.pinned","ts":"2026-11-21T10:00:00.123456Z","v":1}"#;
+        assert!(Entry::parse(good.as_bytes()).is_ok());
+        let spaced = good.replace(",\"data\"", ", \"data\"");
+        assert!(matches!(Entry::parse(spaced.as_bytes()), Err(CoreError::NotCanonical)));
+        let short_ts = good.replace(".123456Z", "Z");
+        assert!(matches!(Entry::parse(short_ts.as_bytes()), Err(CoreError::NotCanonical)));
+        let unknown = good.replace("tool.pinned", "tool.exploded");
+        assert!(Entry::parse(unknown.as_bytes()).is_err());
+        let extra = good.replace("\"v\":1", "\"v\":1,\"x\":2");
+        assert!(Entry::parse(extra.as_bytes()).is_err());
+        let v2 = good.replace("\"v\":1", "\"v\":2");
+        assert!(matches!(Entry::parse(v2.as_bytes()), Err(CoreError::UnsupportedVersion(2))));
+    }
+
+    #[test]
+    fn oversized_entries_are_refused() -> Result<(), CoreError> {
+        let big = "x".repeat(MAX_ENTRY_BYTES);
+        let ev = Event::from_parts(EventKind::LlmCall, actor(), None, serde_json::json!({ "p": big }))?;
+        assert!(matches!(Entry::from_event(&ev), Err(CoreError::EntryTooLarge { .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn typed_payloads_are_checked() -> Result<(), CoreError> {
+        let bad = serde_json::json!({"verifier_key": 3, "reason": "x"});
+        assert!(Event::from_parts(EventKind::KeyRotated, actor(), None, bad).is_err());
+        let extra = serde_json::json!({"verifier_key": "k", "reason": "x", "oops": 1});
+        assert!(Event::from_parts(EventKind::KeyRotated, actor(), None, extra).is_err());
+        assert!(Event::from_parts(EventKind::LlmCall, actor(), None, serde_json::json!([1])).is_err());
+        let p = KeyRotated { verifier_key: "k".into(), previous: None, reason: "initial key".into() };
+        let ev = Event::new(Actor::system(), None, &p)?;
+        assert_eq!(ev.payload::<KeyRotated>()?, p);
+        Ok(())
+    }
+
+    #[test]
+    fn timestamps_print_microseconds_in_utc() -> Result<(), CoreError> {
+        let ts: Timestamp = "2026-11-21T11:00:00.1234567+01:00".parse()?;
+        assert_eq!(ts.to_string(), "2026-11-21T10:00:00.123456Z");
+        assert!("yesterday".parse::<Timestamp>().is_err());
+        let now = Timestamp::now();
+        assert_eq!(now.to_string().parse::<Timestamp>()?, now);
+        Ok(())
+    }
+}
