@@ -1,1 +1,24 @@
-fn main() {}
+//! The `custos` binary: parse the command line, run the command, map the outcome to an exit
+//! code (0 ok, 1 error, 2 finding / not verified, 3 invalid input; DESIGN.md §11).
+
+mod cli;
+mod cmd;
+mod config;
+mod datadir;
+mod error;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cmd::run(cli) {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("error: {:#}", e.source);
+            ExitCode::from(e.code as u8)
+        }
+    }
+}

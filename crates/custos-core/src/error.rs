@@ -9,11 +9,7 @@ pub enum CoreError {
     #[error("unknown event kind `{0}` (see `custos ledger append --help` for the list)")]
     UnknownKind(String),
     #[error("invalid {what} `{value}`: {why}")]
-    InvalidId {
-        what: &'static str,
-        value: String,
-        why: &'static str,
-    },
+    InvalidId { what: &'static str, value: String, why: &'static str },
     #[error("invalid timestamp `{0}`: expected RFC 3339 in UTC, e.g. `2026-11-21T10:00:00.123456Z`")]
     InvalidTimestamp(String),
     #[error("malformed JSON: {0}")]

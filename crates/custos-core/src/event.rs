@@ -65,10 +65,7 @@ impl Event {
     /// The typed payload, if this event is of `P::KIND`.
     pub fn payload<P: Payload>(&self) -> Result<P, CoreError> {
         if self.kind != P::KIND {
-            return Err(CoreError::InvalidData {
-                kind: self.kind,
-                why: format!("expected a `{}` event", P::KIND),
-            });
+            return Err(CoreError::InvalidData { kind: self.kind, why: format!("expected a `{}` event", P::KIND) });
         }
         Ok(serde_json::from_value(Value::Object(self.data.clone()))?)
     }

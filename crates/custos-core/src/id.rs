@@ -27,11 +27,7 @@ impl AgentId {
 impl FromStr for AgentId {
     type Err = CoreError;
     fn from_str(s: &str) -> Result<Self, CoreError> {
-        let bad = |why| CoreError::InvalidId {
-            what: "agent id",
-            value: s.chars().take(MAX_ID_LEN).collect(),
-            why,
-        };
+        let bad = |why| CoreError::InvalidId { what: "agent id", value: s.chars().take(MAX_ID_LEN).collect(), why };
         if s.is_empty() {
             return Err(bad("it is empty"));
         }
@@ -69,11 +65,7 @@ impl ActorId {
 impl FromStr for ActorId {
     type Err = CoreError;
     fn from_str(s: &str) -> Result<Self, CoreError> {
-        let bad = |why| CoreError::InvalidId {
-            what: "actor id",
-            value: s.chars().take(MAX_ID_LEN).collect(),
-            why,
-        };
+        let bad = |why| CoreError::InvalidId { what: "actor id", value: s.chars().take(MAX_ID_LEN).collect(), why };
         if s.is_empty() {
             return Err(bad("it is empty"));
         }

@@ -34,7 +34,10 @@ impl Checkpoint {
         let mut lines = body.split('\n');
         let origin = lines.next().filter(|o| !o.is_empty()).ok_or_else(|| bad("the origin line is empty"))?;
         let size_s = lines.next().ok_or_else(|| bad("the tree size line is missing"))?;
-        if size_s.is_empty() || !size_s.bytes().all(|b| b.is_ascii_digit()) || (size_s.len() > 1 && size_s.starts_with('0')) {
+        if size_s.is_empty()
+            || !size_s.bytes().all(|b| b.is_ascii_digit())
+            || (size_s.len() > 1 && size_s.starts_with('0'))
+        {
             return Err(bad("the tree size is not a decimal number without leading zeros"));
         }
         let size = size_s.parse().map_err(|_| bad("the tree size does not fit 64 bits"))?;

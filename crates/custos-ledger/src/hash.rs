@@ -23,9 +23,8 @@ impl Hash {
     }
 
     pub fn from_base64(s: &str) -> Result<Self, LedgerError> {
-        let bytes = STANDARD
-            .decode(s)
-            .map_err(|e| LedgerError::malformed("hash", format!("`{s}` is not base64: {e}")))?;
+        let bytes =
+            STANDARD.decode(s).map_err(|e| LedgerError::malformed("hash", format!("`{s}` is not base64: {e}")))?;
         Self::from_slice(&bytes)
     }
 

@@ -37,8 +37,8 @@ pub fn key_id(name: &str, public: &[u8; 32]) -> u32 {
     h.update(b"\n");
     h.update([ALG_ED25519]);
     h.update(public);
-    let d = h.finalize();
-    u32::from_be_bytes([d[0], d[1], d[2], d[3]])
+    let [a, b, c, d, ..] = <[u8; 32]>::from(h.finalize());
+    u32::from_be_bytes([a, b, c, d])
 }
 
 /// Signs notes with an Ed25519 key under a name.
@@ -71,12 +71,14 @@ impl NoteSigner {
             .trim_end_matches(['\n', '\r'])
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| bad("it does not start with `PRIVATE+KEY+`"))?;
-        let mut parts = rest.split('+');
-        let (Some(name), Some(id_hex), Some(b64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        // Base64 may contain `+`; names may not. So split off two fields and keep the rest.
+        let mut parts = rest.splitn(3, '+');
+        let (Some(name), Some(id_hex), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected `PRIVATE+KEY+<name>+<hex8>+<base64>`"));
         };
         let raw = STANDARD.decode(b64).map_err(|_| bad("the key material is not base64"))?;
-        let (Some(&ALG_ED25519), Ok(seed)) = (raw.first(), <[u8; 32]>::try_from(raw.get(1..).unwrap_or_default())) else {
+        let (Some(&ALG_ED25519), Ok(seed)) = (raw.first(), <[u8; 32]>::try_from(raw.get(1..).unwrap_or_default()))
+        else {
             return Err(bad("the key material is not an Ed25519 seed (0x01 followed by 32 bytes)"));
         };
         let signer = Self::from_seed(name, &seed)?;
@@ -127,13 +129,15 @@ impl NoteVerifier {
     /// Parses a C2SP verifier key `name+hex8+base64(0x01 ‖ public key)`.
     pub fn from_encoded(s: &str) -> Result<Self, LedgerError> {
         let bad = |why: &str| LedgerError::malformed("verifier key", format!("{why} in `{}`", s.trim()));
-        let mut parts = s.trim().split('+');
-        let (Some(name), Some(id_hex), Some(b64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        // Base64 may contain `+`; names may not. So split off two fields and keep the rest.
+        let mut parts = s.trim().splitn(3, '+');
+        let (Some(name), Some(id_hex), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected `<name>+<hex8>+<base64>`"));
         };
         check_key_name(name)?;
         let raw = STANDARD.decode(b64).map_err(|_| bad("the key is not base64"))?;
-        let (Some(&ALG_ED25519), Ok(public)) = (raw.first(), <[u8; 32]>::try_from(raw.get(1..).unwrap_or_default())) else {
+        let (Some(&ALG_ED25519), Ok(public)) = (raw.first(), <[u8; 32]>::try_from(raw.get(1..).unwrap_or_default()))
+        else {
             return Err(bad("the key is not an Ed25519 key (0x01 followed by 32 bytes)"));
         };
         let key = VerifyingKey::from_bytes(&public).map_err(|_| bad("the key is not a valid Ed25519 point"))?;
@@ -178,18 +182,13 @@ impl NoteVerifier {
             if name != self.name || u32::from_be_bytes(*id) != self.id {
                 continue;
             }
-            let sig = <[u8; 64]>::try_from(sig)
-                .map_err(|_| LedgerError::BadSignature { name: name.to_string() })?;
+            let sig = <[u8; 64]>::try_from(sig).map_err(|_| LedgerError::BadSignature { name: name.to_string() })?;
             self.key
                 .verify_strict(text.as_bytes(), &Signature::from_bytes(&sig))
                 .map_err(|_| LedgerError::BadSignature { name: name.to_string() })?;
             verified = true;
         }
-        if verified {
-            Ok(text)
-        } else {
-            Err(LedgerError::NoKnownSignature { expected: self.name.clone() })
-        }
+        if verified { Ok(text) } else { Err(LedgerError::NoKnownSignature { expected: self.name.clone() }) }
     }
 }
 

@@ -45,9 +45,7 @@ impl ProofFile {
 
     pub fn parse(text: &str) -> Result<Self, LedgerError> {
         let bad = |why: String| LedgerError::malformed("tlog-proof file", why);
-        let (head, note) = text
-            .split_once("\n\n")
-            .ok_or_else(|| bad("no blank line before the checkpoint".into()))?;
+        let (head, note) = text.split_once("\n\n").ok_or_else(|| bad("no blank line before the checkpoint".into()))?;
         let mut lines = head.split('\n');
         if lines.next() != Some(HEADER) {
             return Err(bad(format!("the first line is not `{HEADER}`")));
@@ -58,10 +56,11 @@ impl ProofFile {
             extra = Some(STANDARD.decode(b64).map_err(|_| bad("the extra line is not base64".into()))?);
             line = lines.next().ok_or_else(|| bad("the index line is missing".into()))?;
         }
-        let index_s = line
-            .strip_prefix("index ")
-            .ok_or_else(|| bad(format!("expected `index N`, found `{line}`")))?;
-        if index_s.is_empty() || (index_s.len() > 1 && index_s.starts_with('0')) || !index_s.bytes().all(|b| b.is_ascii_digit()) {
+        let index_s = line.strip_prefix("index ").ok_or_else(|| bad(format!("expected `index N`, found `{line}`")))?;
+        if index_s.is_empty()
+            || (index_s.len() > 1 && index_s.starts_with('0'))
+            || !index_s.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(bad(format!("`{index_s}` is not a decimal index")));
         }
         let index = index_s.parse().map_err(|_| bad(format!("index `{index_s}` does not fit 64 bits")))?;

@@ -71,7 +71,7 @@ fn split_point(n: u64) -> u64 {
 /// `MTH(D[lo:hi])` for a range that is a node of the RFC 6962 tree shape.
 pub fn subtree_hash(r: &dyn HashReader, lo: u64, hi: u64) -> Result<Hash, LedgerError> {
     let n = hi - lo;
-    if n.is_power_of_two() && lo % n == 0 {
+    if n.is_power_of_two() && lo.is_multiple_of(n) {
         return r.hash(n.trailing_zeros() as u8, lo >> n.trailing_zeros());
     }
     let k = split_point(n);
@@ -179,7 +179,13 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root
 }
 
 /// Verifies a consistency proof as RFC 9162 §2.1.4.2 specifies.
-pub fn verify_consistency(old: u64, new: u64, old_root: &Hash, new_root: &Hash, proof: &[Hash]) -> Result<(), LedgerError> {
+pub fn verify_consistency(
+    old: u64,
+    new: u64,
+    old_root: &Hash,
+    new_root: &Hash,
+    proof: &[Hash],
+) -> Result<(), LedgerError> {
     if old > new {
         return Err(LedgerError::SizesOutOfOrder { old, new });
     }

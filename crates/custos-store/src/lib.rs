@@ -1,1 +1,126 @@
-//! placeholder
+//! custos-store: where the ledger lives.
+//!
+//! The [`Store`] trait is what every caller sees: append an event and get back its index and
+//! inclusion proof once it is durable; ask for checkpoints and proofs; verify; rebuild the
+//! projections. [`sqlite::SqliteStore`] is the embedded backend (bundled SQLite in WAL mode,
+//! group commit on a dedicated writer thread). A PostgreSQL backend implements the same trait.
+//!
+//! Projections ([`projection`]) are the tables the rest of custos reads. They are updated in
+//! the same transaction as the append that feeds them and can be rebuilt from the entries
+//! alone, so the ledger stays the only source of truth.
+
+mod error;
+pub mod projection;
+pub mod sqlite;
+mod verify;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use custos_core::Event;
+use custos_ledger::{Hash, NoteVerifier, ProofFile, SignedCheckpoint};
+
+pub use error::StoreError;
+pub use verify::{Location, VerifyFailure, VerifyReport};
+
+/// What an append returns once its entry is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The entry's index (0-based).
+    pub index: u64,
+    /// The entry's RFC 6962 leaf hash.
+    pub leaf_hash: Hash,
+    /// The tree head the entry was committed under: the size and root after its batch. This is
+    /// the checkpoint body that covers the entry; a *signed* checkpoint covering it follows
+    /// within the checkpoint interval ([`Store::wait_checkpoint`]).
+    pub tree_size: u64,
+    pub root: Hash,
+    /// The inclusion proof of the entry in the tree of `tree_size` entries.
+    pub inclusion: Vec<Hash>,
+}
+
+/// Progress of long work: `(done, total)`.
+pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// Progress that reports nothing.
+pub fn no_progress() -> Progress {
+    Arc::new(|_, _| {})
+}
+
+/// What a projection rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayReport {
+    pub entries: u64,
+    /// [`Store::projections_digest`] before and after the rebuild.
+    pub digest_before: String,
+    pub digest_after: String,
+}
+
+/// The ledger store. Every method is safe to call concurrently.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Appends one event. Returns once the entry is durable (its batch committed and synced),
+    /// with the proof that it is in the tree. Concurrent appends share one transaction.
+    async fn append(&self, event: Event) -> Result<Receipt, StoreError>;
+
+    /// Signs a checkpoint of the current tree now (or returns the latest one if nothing was
+    /// appended since).
+    async fn checkpoint(&self) -> Result<SignedCheckpoint, StoreError>;
+
+    /// Waits for a signed checkpoint that covers entry `index`.
+    async fn wait_checkpoint(&self, index: u64) -> Result<SignedCheckpoint, StoreError>;
+
+    /// The latest signed checkpoint, if any.
+    async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError>;
+
+    /// The signed checkpoint of exactly `size` entries, if one was signed.
+    async fn checkpoint_at(&self, size: u64) -> Result<Option<SignedCheckpoint>, StoreError>;
+
+    /// All signed checkpoints, oldest first.
+    async fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>, StoreError>;
+
+    /// How many entries the ledger holds.
+    async fn size(&self) -> Result<u64, StoreError>;
+
+    /// The entries `from..to` (at most `to - from`, fewer at the end), as stored.
+    async fn entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// The root of the tree of the first `size` entries.
+    async fn tree_hash(&self, size: u64) -> Result<Hash, StoreError>;
+
+    /// The inclusion proof of entry `index` in the tree of `size` entries.
+    async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError>;
+
+    /// The consistency proof from the tree of `old` entries to the tree of `new` entries.
+    async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError>;
+
+    /// Recomputes every leaf and node from the entries, checks every checkpoint with
+    /// `verifier` and the consistency of consecutive checkpoints.
+    async fn verify(&self, verifier: &NoteVerifier, progress: Progress) -> Result<VerifyReport, StoreError>;
+
+    /// Rebuilds every projection from the entries, in one transaction.
+    async fn replay(&self, progress: Progress) -> Result<ReplayReport, StoreError>;
+
+    /// A SHA-256 over the contents of every projection table, to compare live and rebuilt
+    /// projections.
+    async fn projections_digest(&self) -> Result<String, StoreError>;
+
+    /// Flushes pending appends, signs a final checkpoint if anything is uncovered, and stops
+    /// the writer. Appends after this fail.
+    async fn close(&self) -> Result<(), StoreError>;
+
+    /// A C2SP proof file for entry `index` against the signed checkpoint of `size` entries
+    /// (the latest checkpoint when `size` is `None`).
+    async fn proof_file(&self, index: u64, size: Option<u64>) -> Result<ProofFile, StoreError> {
+        let cp = match size {
+            Some(s) => self.checkpoint_at(s).await?.ok_or(StoreError::NoCheckpointAt(s))?,
+            None => self.latest_checkpoint().await?.ok_or(StoreError::NoCheckpoint)?,
+        };
+        let size = cp.checkpoint.size;
+        if index >= size {
+            return Err(StoreError::NotCovered { index, size });
+        }
+        let proof = self.inclusion_proof(index, size).await?;
+        Ok(ProofFile { extra: None, index, proof, checkpoint_note: cp.note })
+    }
+}

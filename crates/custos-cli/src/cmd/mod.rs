@@ -1,0 +1,22 @@
+//! One module per subcommand; `run` dispatches.
+
+mod init;
+mod ledger;
+
+use crate::{
+    cli::{Cli, Command},
+    error::{CliResult, Code},
+};
+
+pub fn run(cli: Cli) -> CliResult<Code> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::error::CliError::env(anyhow::anyhow!("cannot start the runtime: {e}")))?;
+    rt.block_on(async {
+        match &cli.command {
+            Command::Init(args) => init::run(&cli, args).await,
+            Command::Ledger(cmd) => ledger::run(&cli, cmd).await,
+        }
+    })
+}

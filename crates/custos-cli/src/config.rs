@@ -1,0 +1,108 @@
+//! `custos.toml`: typed, `deny_unknown_fields`, and resolved with the precedence
+//! flags > environment (`CUSTOS_*`) > file > defaults.
+
+use std::{path::Path, time::Duration};
+
+use anyhow::Context;
+use custos_store::sqlite::SqliteOptions;
+use serde::Deserialize;
+
+use crate::{cli::Cli, error::CliError};
+
+/// Every environment variable custos reads.
+pub mod env {
+    /// The data directory (`--data-dir`).
+    pub const DATA_DIR: &str = "CUSTOS_DATA_DIR";
+    /// The configuration file (`--config`).
+    pub const CONFIG: &str = "CUSTOS_CONFIG";
+    /// `[ledger] checkpoint_interval_ms`.
+    pub const CHECKPOINT_INTERVAL_MS: &str = "CUSTOS_CHECKPOINT_INTERVAL_MS";
+    /// `[ledger] max_batch`.
+    pub const MAX_BATCH: &str = "CUSTOS_MAX_BATCH";
+}
+
+/// The file, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub ledger: LedgerConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    pub checkpoint_interval_ms: Option<u64>,
+    pub max_batch: Option<usize>,
+}
+
+/// The commented sample `custos init` writes.
+pub const SAMPLE: &str = r#"# custos configuration.
+#
+# Every command reads this file. Flags override environment variables (CUSTOS_*), which
+# override this file, which overrides the defaults shown here.
+
+[ledger]
+# Sign a checkpoint at most this often (milliseconds) while new entries arrive.
+# Env: CUSTOS_CHECKPOINT_INTERVAL_MS
+checkpoint_interval_ms = 1000
+
+# The most entries committed in one transaction (group commit). Concurrent appends share a
+# transaction and one sync of the write-ahead log.
+# Env: CUSTOS_MAX_BATCH
+max_batch = 4096
+"#;
+
+/// Reads the configuration file. A missing file at the default place means defaults; a file
+/// named explicitly must exist.
+pub fn load(cli: &Cli) -> Result<FileConfig, CliError> {
+    let (path, explicit) = match &cli.config {
+        Some(p) => (p.clone(), true),
+        None => (cli.data_dir.join("custos.toml"), false),
+    };
+    if !explicit && !path.exists() {
+        return Ok(FileConfig::default());
+    }
+    parse_file(&path)
+}
+
+fn parse_file(path: &Path) -> Result<FileConfig, CliError> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file `{}`", path.display()))
+        .map_err(CliError::env)?;
+    toml::from_str(&text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| {
+                let line = text.get(..s.start).map_or(0, |t| t.matches('\n').count()) + 1;
+                format!(":{line}")
+            })
+            .unwrap_or_default();
+        CliError::input(anyhow::anyhow!("invalid config `{}{at}`: {}", path.display(), e.message()))
+    })
+}
+
+/// The store options after precedence is applied.
+pub fn store_options(cli: &Cli, file: &FileConfig) -> SqliteOptions {
+    let defaults = SqliteOptions::default();
+    SqliteOptions {
+        checkpoint_interval: cli
+            .checkpoint_interval_ms
+            .or(file.ledger.checkpoint_interval_ms)
+            .map(Duration::from_millis)
+            .unwrap_or(defaults.checkpoint_interval),
+        max_batch: cli.max_batch.or(file.ledger.max_batch).unwrap_or(defaults.max_batch),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_parses() {
+        let c: FileConfig = toml::from_str(SAMPLE).unwrap();
+        assert_eq!(c.ledger.checkpoint_interval_ms, Some(1000));
+        assert_eq!(c.ledger.max_batch, Some(4096));
+    }
+}

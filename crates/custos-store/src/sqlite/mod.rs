@@ -1,0 +1,456 @@
+//! The embedded SQLite backend.
+//!
+//! One writer thread owns the only writing connection ([`writer`]); readers use a small pool
+//! of read-only connections on blocking threads. WAL mode lets them read a consistent snapshot
+//! while the writer commits. A lock file next to the database keeps a second writing process
+//! out, with an error that says so, instead of letting two writers race.
+
+mod schema;
+mod writer;
+
+use std::{
+    fs::{File, OpenOptions},
+    io::{Read, Write},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, mpsc},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use custos_core::{Entry, Event};
+use custos_ledger::{
+    Hash, LedgerError, NoteSigner, NoteVerifier, SignedCheckpoint,
+    tree::{self, Frontier, HashReader, stored_hash_count, stored_hash_index},
+};
+use rusqlite::{Connection, OptionalExtension, types::ValueRef};
+use sha2::{Digest, Sha256};
+use tokio::sync::{oneshot, watch};
+
+use crate::{
+    Progress, Receipt, ReplayReport, Store, StoreError, VerifyReport,
+    projection::{Projection, default_projections},
+};
+use writer::{Msg, Writer};
+
+/// Tuning of the SQLite backend.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Sign a checkpoint at most this often while entries arrive.
+    pub checkpoint_interval: Duration,
+    /// The most entries one transaction takes.
+    pub max_batch: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self { checkpoint_interval: Duration::from_secs(1), max_batch: 4096 }
+    }
+}
+
+/// Reads stored hashes from the database.
+pub(crate) struct DbHashReader<'a> {
+    conn: &'a Connection,
+}
+
+impl<'a> DbHashReader<'a> {
+    pub(crate) fn new(conn: &'a Connection) -> Self {
+        Self { conn }
+    }
+}
+
+impl HashReader for DbHashReader<'_> {
+    fn hash(&self, level: u8, index: u64) -> Result<Hash, LedgerError> {
+        let missing = |why: String| LedgerError::MissingHash { level, index, why };
+        let id = stored_hash_index(level, index);
+        let blob: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT hash FROM tree_hashes WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id as i64], |r| r.get(0)).optional())
+            .map_err(|e| missing(e.to_string()))?;
+        let blob = blob.ok_or_else(|| missing("not stored".into()))?;
+        Hash::from_slice(&blob)
+    }
+}
+
+/// The SQLite ledger store.
+pub struct SqliteStore {
+    path: PathBuf,
+    verifier: NoteVerifier,
+    writer: Option<mpsc::Sender<Msg>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    latest: Option<watch::Receiver<Option<SignedCheckpoint>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    projections: Arc<Vec<Box<dyn Projection>>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).field("writer", &self.writer.is_some()).finish()
+    }
+}
+
+fn lock_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+/// Takes the writer lock, or says who holds it.
+fn take_lock(db: &Path) -> Result<File, StoreError> {
+    let path = lock_path(db);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| StoreError::io(format!("cannot open the lock file `{}`", path.display()), e))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(|e| StoreError::io("cannot write the lock file", e))?;
+            let _ = write!(file, "{}", std::process::id());
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let holder = if pid.trim().is_empty() { String::new() } else { format!(" (pid {})", pid.trim()) };
+            Err(StoreError::Locked { path: db.to_path_buf(), holder })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io(format!("cannot lock `{}`", path.display()), e)),
+    }
+}
+
+impl SqliteStore {
+    /// Creates a new ledger database at `path` (which must not exist) and opens it for writing.
+    pub fn create(path: &Path, signer: NoteSigner, options: SqliteOptions) -> Result<Self, StoreError> {
+        if path.exists() {
+            return Err(StoreError::io(
+                format!("cannot create `{}`", path.display()),
+                std::io::Error::new(std::io::ErrorKind::AlreadyExists, "it already exists"),
+            ));
+        }
+        Self::open_inner(path, signer, options, true)
+    }
+
+    /// Opens an existing ledger database for writing. Fails if another process writes to it.
+    pub fn open(path: &Path, signer: NoteSigner, options: SqliteOptions) -> Result<Self, StoreError> {
+        Self::open_inner(path, signer, options, false)
+    }
+
+    /// Opens an existing ledger database for reading only (verify, proofs, export). Works while
+    /// another process writes.
+    pub fn open_read_only(path: &Path, verifier: NoteVerifier) -> Result<Self, StoreError> {
+        let conn = schema::open_reader(path)?;
+        check_origin(&conn, verifier.name(), false)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            verifier,
+            writer: None,
+            writer_thread: Mutex::new(None),
+            latest: None,
+            readers: Arc::new(Mutex::new(vec![conn])),
+            projections: Arc::new(default_projections()),
+        })
+    }
+
+    fn open_inner(path: &Path, signer: NoteSigner, options: SqliteOptions, create: bool) -> Result<Self, StoreError> {
+        if !create && !path.exists() {
+            return Err(StoreError::NotALedger { path: path.to_path_buf(), why: "the file does not exist".into() });
+        }
+        let lock = take_lock(path)?;
+        let conn = schema::open_writer(path, create)?;
+        check_origin(&conn, signer.name(), true)?;
+        if create {
+            conn.execute("INSERT INTO meta (key, value) VALUES ('verifier_key', ?1)", [signer.verifier().encode()])?;
+        }
+        let size: u64 =
+            conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries", [], |r| r.get::<_, i64>(0))? as u64;
+        let count: u64 = conn.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get::<_, i64>(0))? as u64;
+        let hashes: u64 = conn.query_row("SELECT COUNT(*) FROM tree_hashes", [], |r| r.get::<_, i64>(0))? as u64;
+        if count != size || hashes != stored_hash_count(size) {
+            return Err(StoreError::Inconsistent(format!(
+                "{count} entries with indices up to {size}, and {hashes} stored hashes where {} are expected",
+                stored_hash_count(size)
+            )));
+        }
+        let frontier = Frontier::from_reader(&DbHashReader::new(&conn), size)?;
+        let verifier = signer.verifier();
+        let latest = latest_checkpoint(&conn, &verifier)?;
+        if let Some(cp) = &latest {
+            if cp.checkpoint.size > size {
+                return Err(StoreError::Inconsistent(format!(
+                    "the latest checkpoint covers {} entries, but only {size} are stored",
+                    cp.checkpoint.size
+                )));
+            }
+        }
+        let (latest_tx, latest_rx) = watch::channel(latest);
+        let projections = Arc::new(default_projections());
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            conn,
+            signer,
+            frontier,
+            projections: projections.clone(),
+            latest: latest_tx,
+            interval: options.checkpoint_interval,
+            max_batch: options.max_batch.max(1),
+            _lock: lock,
+        };
+        let thread = std::thread::Builder::new()
+            .name("custos-ledger-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::io("cannot start the ledger writer thread", e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            verifier,
+            writer: Some(tx),
+            writer_thread: Mutex::new(Some(thread)),
+            latest: Some(latest_rx),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            projections,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), StoreError> {
+        let tx = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        tx.send(msg).map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs `f` on a pooled read-only connection on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => schema::open_reader(&path)?,
+            };
+            let r = f(&mut conn);
+            pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+            r
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?
+    }
+}
+
+fn check_origin(conn: &Connection, origin: &str, set: bool) -> Result<(), StoreError> {
+    let found: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'origin'", [], |r| r.get(0)).optional()?;
+    match found {
+        Some(f) if f != origin => Err(StoreError::OriginMismatch { found: f, expected: origin.to_string() }),
+        Some(_) => Ok(()),
+        None if set => {
+            conn.execute("INSERT INTO meta (key, value) VALUES ('origin', ?1)", [origin])?;
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+fn latest_checkpoint(conn: &Connection, verifier: &NoteVerifier) -> Result<Option<SignedCheckpoint>, StoreError> {
+    let note: Option<String> =
+        conn.query_row("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1", [], |r| r.get(0)).optional()?;
+    note.map(|n| SignedCheckpoint::open(&n, verifier).map_err(StoreError::from)).transpose()
+}
+
+fn db_size(conn: &Connection) -> Result<u64, StoreError> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries", [], |r| r.get::<_, i64>(0))? as u64)
+}
+
+/// SHA-256 over every projection table's rows in a stable order, with typed values.
+pub(crate) fn projections_digest(conn: &Connection, projections: &[Box<dyn Projection>]) -> Result<String, StoreError> {
+    let mut h = Sha256::new();
+    for proj in projections {
+        for (table, order) in proj.tables() {
+            h.update(table.as_bytes());
+            h.update([0]);
+            let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;
+            let columns = stmt.column_count();
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                for i in 0..columns {
+                    match row.get_ref(i)? {
+                        ValueRef::Null => h.update([0]),
+                        ValueRef::Integer(v) => {
+                            h.update([1]);
+                            h.update(v.to_be_bytes());
+                        }
+                        ValueRef::Real(v) => {
+                            h.update([2]);
+                            h.update(v.to_be_bytes());
+                        }
+                        ValueRef::Text(t) | ValueRef::Blob(t) => {
+                            h.update([3]);
+                            h.update((t.len() as u64).to_be_bytes());
+                            h.update(t);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn append(&self, event: Event) -> Result<Receipt, StoreError> {
+        let entry = Entry::from_event(&event)?;
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Append { entry, event, reply })?;
+        let c = rx.await.map_err(|_| StoreError::Closed)??;
+        let leaf_hash = c.view.hash(0, c.index)?;
+        let inclusion = tree::inclusion_proof(&*c.view, c.index, c.tree_size)?;
+        Ok(Receipt { index: c.index, leaf_hash, tree_size: c.tree_size, root: c.root, inclusion })
+    }
+
+    async fn checkpoint(&self) -> Result<SignedCheckpoint, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Checkpoint { reply })?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn wait_checkpoint(&self, index: u64) -> Result<SignedCheckpoint, StoreError> {
+        let Some(latest) = &self.latest else {
+            let size = self.size().await?;
+            return match self.latest_checkpoint().await? {
+                Some(cp) if cp.checkpoint.size > index => Ok(cp),
+                Some(cp) => Err(StoreError::NotCovered { index, size: cp.checkpoint.size }),
+                None if index < size => Err(StoreError::NoCheckpoint),
+                None => Err(StoreError::OutOfRange { what: "index", requested: index, size }),
+            };
+        };
+        let mut rx = latest.clone();
+        let cp = rx
+            .wait_for(|cp| cp.as_ref().is_some_and(|c| c.checkpoint.size > index))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        cp.clone().ok_or(StoreError::NoCheckpoint)
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError> {
+        if let Some(latest) = &self.latest {
+            return Ok(latest.borrow().clone());
+        }
+        let verifier = self.verifier.clone();
+        self.read(move |c| latest_checkpoint(c, &verifier)).await
+    }
+
+    async fn checkpoint_at(&self, size: u64) -> Result<Option<SignedCheckpoint>, StoreError> {
+        let verifier = self.verifier.clone();
+        self.read(move |c| {
+            let note: Option<String> =
+                c.query_row("SELECT note FROM checkpoints WHERE size = ?1", [size as i64], |r| r.get(0)).optional()?;
+            note.map(|n| SignedCheckpoint::open(&n, &verifier).map_err(StoreError::from)).transpose()
+        })
+        .await
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>, StoreError> {
+        let verifier = self.verifier.clone();
+        self.read(move |c| {
+            let mut stmt = c.prepare("SELECT note FROM checkpoints ORDER BY size")?;
+            let notes = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+            notes.iter().map(|n| SignedCheckpoint::open(n, &verifier).map_err(StoreError::from)).collect()
+        })
+        .await
+    }
+
+    async fn size(&self) -> Result<u64, StoreError> {
+        self.read(|c| db_size(c)).await
+    }
+
+    async fn entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached("SELECT data FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")?;
+            let rows = stmt.query_map([from as i64, to.min(i64::MAX as u64) as i64], |r| r.get::<_, Vec<u8>>(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn tree_hash(&self, size: u64) -> Result<Hash, StoreError> {
+        self.read(move |c| {
+            let n = db_size(c)?;
+            if size > n {
+                return Err(StoreError::OutOfRange { what: "tree size", requested: size, size: n });
+            }
+            Ok(tree::tree_hash(&DbHashReader::new(c), size)?)
+        })
+        .await
+    }
+
+    async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.read(move |c| {
+            let n = db_size(c)?;
+            if size > n {
+                return Err(StoreError::OutOfRange { what: "tree size", requested: size, size: n });
+            }
+            if index >= size {
+                return Err(StoreError::OutOfRange { what: "index", requested: index, size });
+            }
+            Ok(tree::inclusion_proof(&DbHashReader::new(c), index, size)?)
+        })
+        .await
+    }
+
+    async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
+        self.read(move |c| {
+            let n = db_size(c)?;
+            if new > n {
+                return Err(StoreError::OutOfRange { what: "tree size", requested: new, size: n });
+            }
+            Ok(tree::consistency_proof(&DbHashReader::new(c), old, new)?)
+        })
+        .await
+    }
+
+    async fn verify(&self, verifier: &NoteVerifier, progress: Progress) -> Result<VerifyReport, StoreError> {
+        let verifier = verifier.clone();
+        self.read(move |c| crate::verify::verify(c, &verifier, &progress)).await
+    }
+
+    async fn replay(&self, progress: Progress) -> Result<ReplayReport, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Replay { progress, reply })?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn projections_digest(&self) -> Result<String, StoreError> {
+        let projections = self.projections.clone();
+        self.read(move |c| projections_digest(c, &projections)).await
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        if self.writer.is_none() {
+            return Ok(());
+        }
+        let (reply, rx) = oneshot::channel();
+        let sent = self.send(Msg::Shutdown { reply });
+        let result = match sent {
+            Ok(()) => rx.await.map_err(|_| StoreError::Closed)?,
+            Err(StoreError::Closed) => Ok(()),
+            Err(e) => Err(e),
+        };
+        let thread = self.writer_thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = thread {
+            tokio::task::spawn_blocking(move || t.join())
+                .await
+                .map_err(|e| StoreError::Internal(e.to_string()))?
+                .map_err(|_| StoreError::Internal("the ledger writer thread panicked".into()))?;
+        }
+        result
+    }
+}
