@@ -1,0 +1,322 @@
+// Command go-verify checks custos ledger artifacts (signed checkpoints, C2SP tlog-proof
+// files, consistency proofs and exported entries) with Go's reference implementation in
+// golang.org/x/mod/sumdb/note and golang.org/x/mod/sumdb/tlog. It shares no code with
+// custos, so it is an independent check for CI.
+//
+// Usage:
+//
+//	go-verify checkpoint  --key VKEY --note FILE
+//	go-verify treehash    --key VKEY --note FILE --entries FILE
+//	go-verify inclusion   --key VKEY --proof FILE --entries FILE
+//	go-verify consistency --key VKEY --old NOTEFILE --new NOTEFILE --proof FILE
+//
+// VKEY is a note verifier key (name+hash+base64key). An entries file holds one ledger
+// entry per line: entry i is line i without its trailing newline.
+// Every check prints "ok: ..." and exits 0, or prints "FAIL: reason" and exits 1.
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+func main() {
+	msg, err := run(os.Args[1:])
+	if err != nil {
+		fmt.Println("FAIL: " + err.Error())
+		os.Exit(1)
+	}
+	fmt.Println("ok: " + msg)
+}
+
+func run(args []string) (string, error) {
+	if len(args) == 0 {
+		return "", errors.New("usage: go-verify checkpoint|treehash|inclusion|consistency [flags]")
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	key := fs.String("key", "", "verifier key")
+	notePath := fs.String("note", "", "checkpoint note file")
+	entries := fs.String("entries", "", "entries file (one entry per line)")
+	proof := fs.String("proof", "", "proof file")
+	oldNote := fs.String("old", "", "older checkpoint note file")
+	newNote := fs.String("new", "", "newer checkpoint note file")
+	if err := fs.Parse(args); err != nil {
+		return "", fmt.Errorf("%s: %v", cmd, err)
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("%s: unexpected argument %q", cmd, fs.Arg(0))
+	}
+	required := map[string][]string{
+		"checkpoint":  {"key", "note"},
+		"treehash":    {"key", "note", "entries"},
+		"inclusion":   {"key", "proof", "entries"},
+		"consistency": {"key", "old", "new", "proof"},
+	}
+	need, ok := required[cmd]
+	if !ok {
+		return "", fmt.Errorf("unknown subcommand %q", cmd)
+	}
+	for _, name := range need {
+		if fs.Lookup(name).Value.String() == "" {
+			return "", fmt.Errorf("%s: --%s is required", cmd, name)
+		}
+	}
+	switch cmd {
+	case "checkpoint":
+		return checkCheckpoint(*key, *notePath)
+	case "treehash":
+		return checkTreeHash(*key, *notePath, *entries)
+	case "inclusion":
+		return checkInclusion(*key, *proof, *entries)
+	default:
+		return checkConsistency(*key, *oldNote, *newNote, *proof)
+	}
+}
+
+// checkpoint is an opened C2SP checkpoint (c2sp.org/tlog-checkpoint).
+type checkpoint struct {
+	origin string
+	tree   tlog.Tree
+}
+
+func (c checkpoint) String() string {
+	return fmt.Sprintf("%s size=%d root=%s", c.origin, c.tree.N, c.tree.Hash)
+}
+
+// openCheckpoint verifies the signed note msg with vkey and parses its checkpoint body.
+func openCheckpoint(vkey string, msg []byte) (checkpoint, error) {
+	v, err := note.NewVerifier(strings.TrimSpace(vkey))
+	if err != nil {
+		return checkpoint{}, fmt.Errorf("verifier key: %v", err)
+	}
+	n, err := note.Open(msg, note.VerifierList(v))
+	if err != nil {
+		return checkpoint{}, fmt.Errorf("opening note: %v", err)
+	}
+	return parseCheckpoint(n.Text, v.Name())
+}
+
+// parseCheckpoint parses "origin\nsize\nroot\n[extension lines]". tlog.ParseTree only
+// accepts the go.sum database's fixed origin line "go.sum database tree", so the origin
+// line is checked here (it must be the key name) and the size and root lines are parsed
+// by tlog.ParseTree after swapping in that origin line.
+func parseCheckpoint(text, keyName string) (checkpoint, error) {
+	origin, rest, ok := strings.Cut(text, "\n")
+	if !ok {
+		return checkpoint{}, errors.New("checkpoint: no origin line")
+	}
+	if origin != keyName {
+		return checkpoint{}, fmt.Errorf("checkpoint: origin %q is not the key name %q", origin, keyName)
+	}
+	if lines := strings.Split(strings.TrimSuffix(rest, "\n"), "\n"); len(lines) > 2 {
+		for _, ext := range lines[2:] {
+			if ext == "" {
+				return checkpoint{}, errors.New("checkpoint: empty extension line")
+			}
+		}
+	}
+	tree, err := tlog.ParseTree([]byte("go.sum database tree\n" + rest))
+	if err != nil {
+		return checkpoint{}, fmt.Errorf("checkpoint: %v", err)
+	}
+	return checkpoint{origin, tree}, nil
+}
+
+func readCheckpoint(vkey, path string) (checkpoint, error) {
+	msg, err := os.ReadFile(path)
+	if err != nil {
+		return checkpoint{}, err
+	}
+	c, err := openCheckpoint(vkey, msg)
+	if err != nil {
+		return checkpoint{}, fmt.Errorf("%s: %v", path, err)
+	}
+	return c, nil
+}
+
+// readEntries returns the lines of an entries file, each without its trailing newline.
+func readEntries(path string) ([][]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
+		return nil, nil
+	}
+	return bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")), nil
+}
+
+func checkCheckpoint(vkey, notePath string) (string, error) {
+	c, err := readCheckpoint(vkey, notePath)
+	if err != nil {
+		return "", err
+	}
+	return "checkpoint " + c.String(), nil
+}
+
+func checkTreeHash(vkey, notePath, entriesPath string) (string, error) {
+	c, err := readCheckpoint(vkey, notePath)
+	if err != nil {
+		return "", err
+	}
+	entries, err := readEntries(entriesPath)
+	if err != nil {
+		return "", err
+	}
+	n := c.tree.N
+	if int64(len(entries)) < n {
+		return "", fmt.Errorf("treehash: %s has %d entries, the checkpoint covers %d", entriesPath, len(entries), n)
+	}
+	// In-memory storage as tlog's docs describe: for each record in order, append the
+	// hashes StoredHashes says to store; a HashReader serves them back by index.
+	var stored []tlog.Hash
+	reader := tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(indexes))
+		for i, x := range indexes {
+			if x < 0 || x >= int64(len(stored)) {
+				return nil, fmt.Errorf("hash index %d not stored", x)
+			}
+			out[i] = stored[x]
+		}
+		return out, nil
+	})
+	for i := int64(0); i < n; i++ {
+		hashes, err := tlog.StoredHashes(i, entries[i], reader)
+		if err != nil {
+			return "", fmt.Errorf("treehash: %v", err)
+		}
+		stored = append(stored, hashes...)
+	}
+	root, err := tlog.TreeHash(n, reader)
+	if err != nil {
+		return "", fmt.Errorf("treehash: %v", err)
+	}
+	if n == 0 {
+		// tlog defines the empty tree's hash as all zeros; RFC 6962 (and custos) use SHA-256("").
+		root = sha256.Sum256(nil)
+	}
+	if root != c.tree.Hash {
+		return "", fmt.Errorf("treehash: root of the first %d entries is %s, the checkpoint says %s", n, root, c.tree.Hash)
+	}
+	return fmt.Sprintf("treehash of %d entries matches checkpoint root %s", n, root), nil
+}
+
+// proofFile is a parsed C2SP tlog-proof file (c2sp.org/tlog-proof@v1).
+type proofFile struct {
+	index int64
+	proof tlog.RecordProof
+	note  []byte
+}
+
+func parseProofFile(data []byte) (proofFile, error) {
+	head, noteText, ok := bytes.Cut(data, []byte("\n\n"))
+	if !ok {
+		return proofFile{}, errors.New("no blank line before the checkpoint")
+	}
+	lines := strings.Split(string(head), "\n")
+	if lines[0] != "c2sp.org/tlog-proof@v1" {
+		return proofFile{}, fmt.Errorf("first line is %q, not c2sp.org/tlog-proof@v1", lines[0])
+	}
+	lines = lines[1:]
+	if len(lines) > 0 && strings.HasPrefix(lines[0], "extra ") {
+		lines = lines[1:] // opaque and unauthenticated: ignored
+	}
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "index ") {
+		return proofFile{}, errors.New("missing index line")
+	}
+	s := strings.TrimPrefix(lines[0], "index ")
+	index, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || index < 0 || s != strconv.FormatInt(index, 10) {
+		return proofFile{}, fmt.Errorf("bad index %q", s)
+	}
+	var proof tlog.RecordProof
+	for _, line := range lines[1:] {
+		h, err := tlog.ParseHash(line)
+		if err != nil {
+			return proofFile{}, fmt.Errorf("bad proof hash %q", line)
+		}
+		proof = append(proof, h)
+	}
+	return proofFile{index, proof, noteText}, nil
+}
+
+func checkInclusion(vkey, proofPath, entriesPath string) (string, error) {
+	data, err := os.ReadFile(proofPath)
+	if err != nil {
+		return "", err
+	}
+	p, err := parseProofFile(data)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", proofPath, err)
+	}
+	c, err := openCheckpoint(vkey, p.note)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", proofPath, err)
+	}
+	entries, err := readEntries(entriesPath)
+	if err != nil {
+		return "", err
+	}
+	if p.index >= int64(len(entries)) {
+		return "", fmt.Errorf("inclusion: %s has no entry %d", entriesPath, p.index)
+	}
+	leaf := tlog.RecordHash(entries[p.index])
+	if err := tlog.CheckRecord(p.proof, c.tree.N, c.tree.Hash, p.index, leaf); err != nil {
+		return "", fmt.Errorf("inclusion: entry %d in tree %d: %v", p.index, c.tree.N, err)
+	}
+	return fmt.Sprintf("inclusion of entry %d (leaf %s) in checkpoint %s", p.index, leaf, c), nil
+}
+
+// consistencyFile is the JSON printed by `custos --json ledger consistency`.
+type consistencyFile struct {
+	From     *int64         `json:"from"`
+	To       *int64         `json:"to"`
+	FromRoot *tlog.Hash     `json:"from_root"`
+	ToRoot   *tlog.Hash     `json:"to_root"`
+	Proof    tlog.TreeProof `json:"proof"`
+}
+
+func checkConsistency(vkey, oldPath, newPath, proofPath string) (string, error) {
+	oldC, err := readCheckpoint(vkey, oldPath)
+	if err != nil {
+		return "", err
+	}
+	newC, err := readCheckpoint(vkey, newPath)
+	if err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(proofPath)
+	if err != nil {
+		return "", err
+	}
+	var f consistencyFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return "", fmt.Errorf("%s: %v", proofPath, err)
+	}
+	if f.From == nil || f.To == nil || f.FromRoot == nil || f.ToRoot == nil || f.Proof == nil {
+		return "", fmt.Errorf("%s: from, to, from_root, to_root and proof are all required", proofPath)
+	}
+	if *f.From != oldC.tree.N || *f.FromRoot != oldC.tree.Hash {
+		return "", fmt.Errorf("consistency: proof is from %d/%s, old checkpoint is %d/%s", *f.From, f.FromRoot, oldC.tree.N, oldC.tree.Hash)
+	}
+	if *f.To != newC.tree.N || *f.ToRoot != newC.tree.Hash {
+		return "", fmt.Errorf("consistency: proof is to %d/%s, new checkpoint is %d/%s", *f.To, f.ToRoot, newC.tree.N, newC.tree.Hash)
+	}
+	if err := tlog.CheckTree(f.Proof, newC.tree.N, newC.tree.Hash, oldC.tree.N, oldC.tree.Hash); err != nil {
+		return "", fmt.Errorf("consistency %d -> %d: %v", oldC.tree.N, newC.tree.N, err)
+	}
+	return fmt.Sprintf("consistency %d -> %d (%d proof hashes)", oldC.tree.N, newC.tree.N, len(f.Proof)), nil
+}
