@@ -39,7 +39,7 @@ impl Projection for EventIndex {
             rusqlite::params![
                 index as i64,
                 event.kind.as_str(),
-                event.ts.to_string(),
+                event.ts.as_jiff().as_microsecond(),
                 event.agent.as_ref().map(|a| a.as_str())
             ],
         )?;

@@ -11,6 +11,10 @@ use custos_ledger::{
     tree::{self, Frontier, StoredHash, stored_hash_position},
 };
 use rusqlite::{Connection, types::ValueRef};
+use std::{
+    collections::HashMap,
+    sync::mpsc::{Receiver, SyncSender},
+};
 
 use crate::{Progress, StoreError, sqlite::DbHashReader};
 
@@ -88,198 +92,288 @@ impl VerifyReport {
     }
 }
 
-/// Verifies the ledger in `conn` inside one read transaction (a consistent snapshot).
+/// Entries per chunk handed from the reading thread to the checking thread.
+const CHUNK: usize = 4096;
+
+/// What the reading thread sends.
+enum Read {
+    /// `total` entries are stored; these are the checkpoints (size, note).
+    Start {
+        total: u64,
+        checkpoints: Vec<(u64, String)>,
+    },
+    /// Leaf hashes of entries `first..first + leaves.len()`, and the stored hashes at the
+    /// positions those appends wrote (`None` where the stored value is not 32 bytes).
+    Chunk {
+        first: u64,
+        leaves: Vec<Hash>,
+        stored: Vec<(u64, Option<Hash>)>,
+    },
+    /// A problem found while reading (a gap, an oversized entry); nothing after it was read.
+    Failure(VerifyFailure),
+    /// A stored hash at position `id` beyond what the entries account for.
+    ExtraHash(u64),
+    Error(StoreError),
+}
+
+/// Verifies the ledger in `conn`. One thread reads a consistent snapshot (one read
+/// transaction) and hashes the leaves; this thread recomputes the nodes and compares, so the
+/// two cores share the work.
 pub(crate) fn verify(
     conn: &mut Connection,
     verifier: &NoteVerifier,
     progress: &Progress,
 ) -> Result<VerifyReport, StoreError> {
-    let tx = conn.transaction()?;
-    let total: u64 = tx.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get::<_, i64>(0))? as u64;
-    let mut failures = Vec::new();
-
-    // Checkpoints first: signatures need nothing else, and roots are compared while streaming.
-    let mut checkpoints: Vec<(u64, Option<SignedCheckpoint>)> = Vec::new();
-    {
-        let mut stmt = tx.prepare("SELECT size, note FROM checkpoints ORDER BY size")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let size = row.get::<_, i64>(0)? as u64;
-            let note: String = row.get(1)?;
-            match SignedCheckpoint::open(&note, verifier) {
-                Ok(cp) if cp.checkpoint.size == size => checkpoints.push((size, Some(cp))),
-                Ok(cp) => {
-                    failures.push(VerifyFailure {
-                        location: Location::Checkpoint { size },
-                        what: format!("stored under size {size} but signs size {}", cp.checkpoint.size),
-                    });
-                    checkpoints.push((size, None));
-                }
-                Err(e) => {
-                    failures.push(VerifyFailure { location: Location::Checkpoint { size }, what: e.to_string() });
-                    checkpoints.push((size, None));
-                }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Read>(4);
+    let outcome = std::thread::scope(|scope| {
+        let reader = &mut *conn;
+        scope.spawn(move || {
+            if let Err(e) = read(reader, &tx) {
+                let _ = tx.send(Read::Error(e));
             }
+        });
+        check(rx, verifier, progress)
+    })?;
+    let (mut report, pairs) = outcome;
+    // Consecutive checkpoints must be consistent: prove it from the stored hashes.
+    let reader = DbHashReader::new(conn);
+    for (old, new) in pairs {
+        let ok = tree::consistency_proof(&reader, old.checkpoint.size, new.checkpoint.size).and_then(|proof| {
+            tree::verify_consistency(
+                old.checkpoint.size,
+                new.checkpoint.size,
+                &old.checkpoint.root,
+                &new.checkpoint.root,
+                &proof,
+            )
+        });
+        if let Err(e) = ok {
+            report.failures.push(VerifyFailure {
+                location: Location::Checkpoint { size: new.checkpoint.size },
+                what: format!("not consistent with the checkpoint of size {}: {e}", old.checkpoint.size),
+            });
         }
     }
+    report.failures.sort_by_key(|f| (f.location.index(), !matches!(f.location, Location::Entry(_))));
+    Ok(report)
+}
 
-    let mut frontier = Frontier::new();
-    let mut computed_roots: Vec<(u64, Hash)> = Vec::new();
-    let mut next_cp = checkpoints.iter().map(|(s, _)| *s).peekable();
-    while next_cp.peek() == Some(&0) {
-        computed_roots.push((0, frontier.root()));
-        next_cp.next();
+/// The reading side: entries and stored hashes in one snapshot, leaf hashes computed here.
+fn read(conn: &mut Connection, out: &SyncSender<Read>) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    let total = tx.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get::<_, i64>(0))? as u64;
+    let checkpoints = {
+        let mut stmt = tx.prepare("SELECT size, note FROM checkpoints ORDER BY size")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    if out.send(Read::Start { total, checkpoints }).is_err() {
+        return Ok(());
     }
-    let mut stored: Vec<StoredHash> = Vec::with_capacity(64);
-    let mut entry_failure: Option<VerifyFailure> = None;
-    {
-        let mut entries_stmt = tx.prepare("SELECT idx, data FROM entries ORDER BY idx")?;
-        let mut hashes_stmt = tx.prepare("SELECT id, hash FROM tree_hashes ORDER BY id")?;
-        let mut entries = entries_stmt.query([])?;
-        let mut hashes = hashes_stmt.query([])?;
-        let mut expected: u64 = 0;
-        'entries: while let Some(row) = entries.next()? {
+    let mut entries_stmt = tx.prepare("SELECT idx, data FROM entries ORDER BY idx")?;
+    let mut hashes_stmt = tx.prepare("SELECT id, hash FROM tree_hashes ORDER BY id")?;
+    let mut entries = entries_stmt.query([])?;
+    let mut hashes = hashes_stmt.query([])?;
+    let mut expected = 0u64;
+    loop {
+        let first = expected;
+        let mut leaves = Vec::with_capacity(CHUNK);
+        let mut failure = None;
+        while leaves.len() < CHUNK {
+            let Some(row) = entries.next()? else { break };
             let idx = row.get::<_, i64>(0)? as u64;
             if idx != expected {
-                entry_failure = Some(VerifyFailure {
+                failure = Some(VerifyFailure {
                     location: Location::Entry(expected),
                     what: format!("entry {expected} is missing (the next stored entry is {idx})"),
                 });
                 break;
             }
             let Some(data) = bytes_of(row.get_ref(1)?) else {
-                entry_failure = Some(VerifyFailure {
+                failure = Some(VerifyFailure {
                     location: Location::Entry(idx),
                     what: "the stored entry is not bytes".into(),
                 });
                 break;
             };
             if data.len() > MAX_ENTRY_BYTES {
-                entry_failure = Some(VerifyFailure {
+                failure = Some(VerifyFailure {
                     location: Location::Entry(idx),
                     what: format!("entry is {} bytes, over the {MAX_ENTRY_BYTES}-byte limit", data.len()),
                 });
                 break;
             }
-            stored.clear();
-            frontier.push(leaf_hash(data), &mut stored);
-            for &(pos, computed) in &stored {
-                let at = stored_hash_position(pos);
-                let location = if at.level == 0 {
-                    Location::Entry(idx)
-                } else {
-                    Location::TreeHash { level: at.level, index: at.index, entry: idx }
-                };
-                let Some(hrow) = hashes.next()? else {
-                    entry_failure = Some(VerifyFailure {
-                        location,
-                        what: format!(
-                            "the stored hash at position {pos} is missing (entry inserted, or hashes truncated)"
-                        ),
-                    });
-                    break 'entries;
-                };
-                let id = hrow.get::<_, i64>(0)? as u64;
-                let value = bytes_of(hrow.get_ref(1)?).unwrap_or_default();
-                if id != pos {
-                    entry_failure = Some(VerifyFailure {
-                        location,
-                        what: format!("expected the stored hash at position {pos}, found position {id}"),
-                    });
-                    break 'entries;
-                }
-                if value != computed.as_bytes() {
-                    let what = if at.level == 0 {
-                        "the leaf hash recomputed from the entry differs from the stored leaf hash (entry or hash changed)"
-                    } else {
-                        "the node hash recomputed from the entries differs from the stored hash"
-                    };
-                    entry_failure = Some(VerifyFailure { location, what: what.to_string() });
-                    break 'entries;
-                }
-            }
+            leaves.push(leaf_hash(data));
             expected += 1;
-            while next_cp.peek() == Some(&expected) {
-                computed_roots.push((expected, frontier.root()));
-                next_cp.next();
-            }
-            if expected % 65_536 == 0 {
-                progress(expected, total);
-            }
         }
-        if entry_failure.is_none() {
-            if let Some(hrow) = hashes.next()? {
-                let id = hrow.get::<_, i64>(0)? as u64;
-                let at = stored_hash_position(id);
-                entry_failure = Some(VerifyFailure {
-                    location: Location::Entry(expected),
-                    what: format!(
-                        "entry {expected} is missing: the stored hashes go on to entry {} (entries truncated or deleted)",
-                        at.entry
-                    ),
+        // The stored hashes these appends wrote occupy exactly these positions.
+        let want = tree::stored_hash_count(expected) - tree::stored_hash_count(first);
+        let mut stored = Vec::with_capacity(want as usize);
+        for _ in 0..want {
+            let Some(row) = hashes.next()? else { break };
+            let id = row.get::<_, i64>(0)? as u64;
+            let value = bytes_of(row.get_ref(1)?).and_then(|b| Hash::from_slice(b).ok());
+            stored.push((id, value));
+        }
+        let last = leaves.len() < CHUNK || failure.is_some();
+        if !leaves.is_empty() && out.send(Read::Chunk { first, leaves, stored }).is_err() {
+            return Ok(());
+        }
+        if let Some(f) = failure {
+            let _ = out.send(Read::Failure(f));
+            return Ok(());
+        }
+        if last {
+            break;
+        }
+    }
+    if let Some(row) = hashes.next()? {
+        let _ = out.send(Read::ExtraHash(row.get::<_, i64>(0)? as u64));
+    }
+    Ok(())
+}
+
+type ConsecutivePairs = Vec<(SignedCheckpoint, SignedCheckpoint)>;
+
+/// The checking side: recompute nodes, compare with the stored hashes, check checkpoints.
+fn check(
+    rx: Receiver<Read>,
+    verifier: &NoteVerifier,
+    progress: &Progress,
+) -> Result<(VerifyReport, ConsecutivePairs), StoreError> {
+    let mut failures = Vec::new();
+    let Ok(Read::Start { total, checkpoints: rows }) = rx.recv() else {
+        return match rx.recv() {
+            Ok(Read::Error(e)) => Err(e),
+            _ => Err(StoreError::Internal("the verify reader stopped early".into())),
+        };
+    };
+    // Checkpoint signatures need nothing else; roots are compared as the entries reach them.
+    let mut checkpoints: Vec<(u64, Option<SignedCheckpoint>)> = Vec::new();
+    for (size, note) in rows {
+        match SignedCheckpoint::open(&note, verifier) {
+            Ok(cp) if cp.checkpoint.size == size => checkpoints.push((size, Some(cp))),
+            Ok(cp) => {
+                failures.push(VerifyFailure {
+                    location: Location::Checkpoint { size },
+                    what: format!("stored under size {size} but signs size {}", cp.checkpoint.size),
                 });
+                checkpoints.push((size, None));
+            }
+            Err(e) => {
+                failures.push(VerifyFailure { location: Location::Checkpoint { size }, what: e.to_string() });
+                checkpoints.push((size, None));
             }
         }
     }
+    let mut frontier = Frontier::new();
+    let mut roots: HashMap<u64, Hash> = HashMap::new();
+    let mut next_cp = checkpoints.iter().map(|(s, _)| *s).peekable();
+    while next_cp.peek() == Some(&0) {
+        roots.insert(0, frontier.root());
+        next_cp.next();
+    }
+    let mut computed: Vec<StoredHash> = Vec::with_capacity(64);
+    let mut entry_failure: Option<VerifyFailure> = None;
+    'stream: for msg in rx.iter() {
+        match msg {
+            Read::Start { .. } => {}
+            Read::Error(e) => return Err(e),
+            Read::Failure(f) => {
+                entry_failure = Some(f);
+                break;
+            }
+            Read::ExtraHash(id) => {
+                let at = stored_hash_position(id);
+                let n = frontier.size();
+                entry_failure = Some(VerifyFailure {
+                    location: Location::Entry(n),
+                    what: format!(
+                        "entry {n} is missing: the stored hashes go on to entry {} (entries truncated or deleted)",
+                        at.entry
+                    ),
+                });
+                break;
+            }
+            Read::Chunk { first, leaves, stored } => {
+                let mut stored = stored.into_iter();
+                for (k, leaf) in leaves.into_iter().enumerate() {
+                    let idx = first + k as u64;
+                    computed.clear();
+                    frontier.push(leaf, &mut computed);
+                    for &(pos, value) in &computed {
+                        let at = stored_hash_position(pos);
+                        let location = if at.level == 0 {
+                            Location::Entry(idx)
+                        } else {
+                            Location::TreeHash { level: at.level, index: at.index, entry: idx }
+                        };
+                        let what = match stored.next() {
+                            None => format!("the stored hash at position {pos} is missing (entry inserted, or hashes truncated)"),
+                            Some((id, _)) if id != pos => format!("expected the stored hash at position {pos}, found position {id}"),
+                            Some((_, Some(h))) if h == value => continue,
+                            Some(_) if at.level == 0 => "the leaf hash recomputed from the entry differs from the stored leaf hash (entry or hash changed)".into(),
+                            Some(_) => "the node hash recomputed from the entries differs from the stored hash".into(),
+                        };
+                        entry_failure = Some(VerifyFailure { location, what });
+                        break 'stream;
+                    }
+                    while next_cp.peek() == Some(&frontier.size()) {
+                        roots.insert(frontier.size(), frontier.root());
+                        next_cp.next();
+                    }
+                }
+                progress(frontier.size(), total);
+            }
+        }
+    }
+    drop(rx);
     progress(frontier.size(), total);
     let verified_size = if entry_failure.is_some() { None } else { Some(frontier.size()) };
     if let Some(f) = entry_failure {
         failures.push(f);
     }
 
-    // Roots and consistency of the checkpoints the entries reached.
-    let roots: std::collections::HashMap<u64, Hash> = computed_roots.into_iter().collect();
+    // Roots of the checkpoints the entries reached; checkpoints past the end mean truncation.
+    let mut pairs = Vec::new();
     let mut previous: Option<&SignedCheckpoint> = None;
     for (size, cp) in &checkpoints {
         let Some(cp) = cp else { continue };
         match roots.get(size) {
-            Some(root) if *root == cp.checkpoint.root => {}
+            Some(root) if *root == cp.checkpoint.root => {
+                if let Some(prev) = previous {
+                    pairs.push((prev.clone(), cp.clone()));
+                }
+            }
             Some(_) => failures.push(VerifyFailure {
                 location: Location::Checkpoint { size: *size },
                 what: "the signed root differs from the root recomputed from the entries".into(),
             }),
-            None if verified_size.is_some_and(|n| *size > n) => failures.push(VerifyFailure {
-                location: Location::Entry(verified_size.unwrap_or_default()),
-                what: format!(
-                    "the checkpoint of size {size} covers entries up to {}, but the ledger ends at {} (entries truncated)",
-                    size - 1,
-                    verified_size.unwrap_or_default()
-                ),
-            }),
-            None => {}
-        }
-        if let (Some(prev), Some(n)) = (previous, verified_size) {
-            if *size <= n {
-                let reader = DbHashReader::new(&tx);
-                let ok = tree::consistency_proof(&reader, prev.checkpoint.size, *size).and_then(|proof| {
-                    tree::verify_consistency(
-                        prev.checkpoint.size,
-                        *size,
-                        &prev.checkpoint.root,
-                        &cp.checkpoint.root,
-                        &proof,
-                    )
-                });
-                if let Err(e) = ok {
+            None => {
+                if let Some(n) = verified_size
+                    && *size > n
+                {
                     failures.push(VerifyFailure {
-                        location: Location::Checkpoint { size: *size },
-                        what: format!("not consistent with the checkpoint of size {}: {e}", prev.checkpoint.size),
+                        location: Location::Entry(n),
+                        what: format!(
+                            "the checkpoint of size {size} covers entries up to {}, but the ledger ends at {n} (entries truncated)",
+                            size - 1
+                        ),
                     });
                 }
             }
         }
         previous = Some(cp);
     }
-
-    failures.sort_by_key(|f| (f.location.index(), !matches!(f.location, Location::Entry(_))));
     let checked = checkpoints.iter().filter(|(_, cp)| cp.is_some()).count() as u64;
-    Ok(VerifyReport {
+    let report = VerifyReport {
         entries: frontier.size(),
         checkpoints: checked,
         latest_checkpoint: checkpoints.last().map(|(s, _)| *s),
         root: frontier.root(),
         failures,
-    })
+    };
+    Ok((report, pairs))
 }
 
 /// The bytes of a stored value; tampering may have changed its SQL type.

@@ -1,9 +1,10 @@
--- Projection `event_index`: kind, time and agent of every entry, for lookups by agent and kind.
+-- Projection `event_index`: kind, time (microseconds since the Unix epoch) and agent of every
+-- entry, for lookups by agent, kind and time without reading the entries.
 
 CREATE TABLE event_index (
     idx   INTEGER PRIMARY KEY,
     kind  TEXT NOT NULL,
-    ts    TEXT NOT NULL,
+    ts    INTEGER NOT NULL,
     agent TEXT
 ) STRICT;
 

@@ -177,13 +177,13 @@ impl SqliteStore {
         let frontier = Frontier::from_reader(&DbHashReader::new(&conn), size)?;
         let verifier = signer.verifier();
         let latest = latest_checkpoint(&conn, &verifier)?;
-        if let Some(cp) = &latest {
-            if cp.checkpoint.size > size {
-                return Err(StoreError::Inconsistent(format!(
-                    "the latest checkpoint covers {} entries, but only {size} are stored",
-                    cp.checkpoint.size
-                )));
-            }
+        if let Some(cp) = &latest
+            && cp.checkpoint.size > size
+        {
+            return Err(StoreError::Inconsistent(format!(
+                "the latest checkpoint covers {} entries, but only {size} are stored",
+                cp.checkpoint.size
+            )));
         }
         let (latest_tx, latest_rx) = watch::channel(latest);
         let projections = Arc::new(default_projections());

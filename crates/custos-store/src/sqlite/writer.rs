@@ -136,7 +136,10 @@ impl Writer {
                     if !rest.is_empty() {
                         self.commit_batch(rest);
                     }
-                    let _ = reply.send(self.sign_checkpoint().map(drop));
+                    let signed = self.sign_checkpoint().map(drop);
+                    // Fold the WAL into the database so a closed ledger is one compact file.
+                    let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+                    let _ = reply.send(signed);
                     return;
                 }
                 Some(Msg::Append { .. }) => {}
@@ -160,17 +163,20 @@ impl Writer {
                 let view = Arc::new(view);
                 let (tree_size, root) = (self.frontier.size(), self.frontier.root());
                 let first = before.size();
+                // Answer everyone first; freeing the events can wait until they are on their way.
+                let mut done = Vec::with_capacity(batch.len());
                 for (i, p) in batch.into_iter().enumerate() {
                     let _ =
                         p.reply.send(Ok(Committed { index: first + i as u64, tree_size, root, view: view.clone() }));
+                    done.push((p.entry, p.event));
                 }
+                drop(done);
             }
             Err(e) => {
                 self.frontier = before;
                 if batch.len() == 1 {
-                    for p in batch {
+                    if let Some(p) = batch.into_iter().next() {
                         let _ = p.reply.send(Err(e));
-                        break;
                     }
                     return;
                 }
@@ -211,10 +217,10 @@ impl Writer {
 
     fn sign_checkpoint(&mut self) -> Result<SignedCheckpoint, StoreError> {
         let size = self.frontier.size();
-        if let Some(cp) = self.latest.borrow().as_ref() {
-            if cp.checkpoint.size == size {
-                return Ok(cp.clone());
-            }
+        if let Some(cp) = self.latest.borrow().as_ref()
+            && cp.checkpoint.size == size
+        {
+            return Ok(cp.clone());
         }
         let cp = Checkpoint::new(self.signer.name(), size, self.frontier.root()).sign(&self.signer)?;
         self.conn.execute(
@@ -246,7 +252,7 @@ impl Writer {
                     proj.apply(&tx, index, &event)?;
                 }
                 n += 1;
-                if n % 65_536 == 0 {
+                if n.is_multiple_of(65_536) {
                     progress(n, total);
                 }
             }

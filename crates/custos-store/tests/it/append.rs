@@ -6,7 +6,10 @@ use custos_ledger::{
     hash::leaf_hash,
     tree::{verify_consistency, verify_inclusion},
 };
-use custos_store::{Store, StoreError, no_progress, sqlite::{SqliteOptions, SqliteStore}};
+use custos_store::{
+    Store, StoreError, no_progress,
+    sqlite::{SqliteOptions, SqliteStore},
+};
 
 use crate::support::{create, event, runtime, signer};
 
@@ -136,7 +139,10 @@ fn foreign_files_and_keys_are_refused() {
     // SQLite, but someone else's.
     let other = dir.path().join("other.db");
     foreign_sqlite(&other);
-    assert!(matches!(SqliteStore::open(&other, signer(), SqliteOptions::default()), Err(StoreError::NotALedger { .. })));
+    assert!(matches!(
+        SqliteStore::open(&other, signer(), SqliteOptions::default()),
+        Err(StoreError::NotALedger { .. })
+    ));
     // Missing.
     assert!(matches!(
         SqliteStore::open(&dir.path().join("missing.db"), signer(), SqliteOptions::default()),
@@ -151,7 +157,10 @@ fn foreign_files_and_keys_are_refused() {
         s.close().await.unwrap();
     });
     let stranger = custos_ledger::NoteSigner::from_seed("someone.else/log", &[1u8; 32]).unwrap();
-    assert!(matches!(SqliteStore::open(&db, stranger, SqliteOptions::default()), Err(StoreError::OriginMismatch { .. })));
+    assert!(matches!(
+        SqliteStore::open(&db, stranger, SqliteOptions::default()),
+        Err(StoreError::OriginMismatch { .. })
+    ));
     // Creating over an existing file is refused.
     assert!(SqliteStore::create(&db, signer(), SqliteOptions::default()).is_err());
 }

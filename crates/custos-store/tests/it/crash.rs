@@ -13,7 +13,10 @@ use std::{
 };
 
 use custos_core::{Entry, Event};
-use custos_store::{Store, no_progress, sqlite::{SqliteOptions, SqliteStore}};
+use custos_store::{
+    Store, no_progress,
+    sqlite::{SqliteOptions, SqliteStore},
+};
 
 use crate::support::{Rng, create, runtime, seed, signer};
 
@@ -39,8 +42,12 @@ fn child_appender() {
     let rt = runtime();
     rt.block_on(async {
         let store = Arc::new(
-            SqliteStore::open(Path::new(&db), signer(), SqliteOptions { checkpoint_interval: Duration::from_millis(50), ..Default::default() })
-                .unwrap(),
+            SqliteStore::open(
+                Path::new(&db),
+                signer(),
+                SqliteOptions { checkpoint_interval: Duration::from_millis(50), ..Default::default() },
+            )
+            .unwrap(),
         );
         println!("ready");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -112,10 +119,11 @@ fn crash_safety_under_sigkill() {
         for line in lines {
             // A line cut by the kill has fewer fields; it was never a whole acknowledgement.
             let f: Vec<&str> = line.split(' ').collect();
-            if f.len() == 4 && f[0] == "ack" {
-                if let (Ok(i), Ok(r), Ok(s)) = (f[1].parse(), f[2].parse(), f[3].parse()) {
-                    acked.push((i, r, s));
-                }
+            if f.len() == 4
+                && f[0] == "ack"
+                && let (Ok(i), Ok(r), Ok(s)) = (f[1].parse(), f[2].parse(), f[3].parse())
+            {
+                acked.push((i, r, s));
             }
         }
         assert!(acked.len() > before, "round {round}: no acknowledged append before the kill");
@@ -149,7 +157,8 @@ async fn check_acked(store: &SqliteStore, acked: &[(u64, u64, u64)]) {
     let lo = acked.iter().map(|a| a.0).min().unwrap_or(0);
     let entries = store.entries(lo, size).await.unwrap();
     for &(i, r, s) in acked {
-        let entry = entries.get((i - lo) as usize).unwrap_or_else(|| panic!("acknowledged entry {i} lost (size {size})"));
+        let entry =
+            entries.get((i - lo) as usize).unwrap_or_else(|| panic!("acknowledged entry {i} lost (size {size})"));
         let got = Entry::parse(entry).unwrap();
         assert_eq!(got.data, tagged(r, s).data, "entry {i}");
     }

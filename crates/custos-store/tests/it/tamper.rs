@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use custos_core::{Entry, MAX_ENTRY_BYTES};
 use custos_ledger::tree::{stored_hash_count, stored_hash_position};
-use custos_store::{Location, Store, VerifyReport, no_progress, sqlite::{SqliteOptions, SqliteStore}};
+use custos_store::{
+    Location, Store, VerifyReport, no_progress,
+    sqlite::{SqliteOptions, SqliteStore},
+};
 use rusqlite::Connection;
 
 use crate::support::{Rng, create, event, runtime, seed, signer};
@@ -92,7 +95,10 @@ fn pick(rng: &mut Rng, checkpoints: &[u64], conn: &Connection) -> (Mutation, Loc
         2 => {
             let size = checkpoints[rng.below(checkpoints.len() as u64) as usize];
             let text_len = note(size).find("\n\n").unwrap();
-            (Mutation::FlipCheckpointText { size, at: rng.below(text_len as u64) as usize }, Location::Checkpoint { size })
+            (
+                Mutation::FlipCheckpointText { size, at: rng.below(text_len as u64) as usize },
+                Location::Checkpoint { size },
+            )
         }
         3 => {
             let size = checkpoints[rng.below(checkpoints.len() as u64) as usize];
@@ -206,14 +212,20 @@ fn apply(conn: &Connection, m: &Mutation) {
             ))
             .unwrap();
             let forged = Entry::from_event(&event(999_999)).unwrap();
-            conn.execute("INSERT INTO entries (idx, data) VALUES (?1, ?2)", rusqlite::params![index as i64, forged.as_bytes()])
-                .unwrap();
+            conn.execute(
+                "INSERT INTO entries (idx, data) VALUES (?1, ?2)",
+                rusqlite::params![index as i64, forged.as_bytes()],
+            )
+            .unwrap();
         }
         Mutation::AppendEntry => {
             let forged = Entry::from_event(&event(999_999)).unwrap();
             assert!(forged.len() <= MAX_ENTRY_BYTES);
-            conn.execute("INSERT INTO entries (idx, data) VALUES (?1, ?2)", rusqlite::params![ENTRIES as i64, forged.as_bytes()])
-                .unwrap();
+            conn.execute(
+                "INSERT INTO entries (idx, data) VALUES (?1, ?2)",
+                rusqlite::params![ENTRIES as i64, forged.as_bytes()],
+            )
+            .unwrap();
         }
     }
 }
@@ -255,7 +267,11 @@ fn verify_rejects_every_mutation_at_the_right_place() {
         }
         let report = verify(&copy);
         let first = report.failures.first().unwrap_or_else(|| panic!("round {round}: {m:?} was not detected"));
-        assert_eq!(first.location, expected, "round {round}: {m:?}: first failure {first} (all: {:?})", report.failures);
+        assert_eq!(
+            first.location, expected,
+            "round {round}: {m:?}: first failure {first} (all: {:?})",
+            report.failures
+        );
         let name = format!("{m:?}");
         let name: &'static str = Box::leak(name.split([' ', '{']).next().unwrap().to_string().into_boxed_str());
         *seen.entry(name).or_default() += 1;
