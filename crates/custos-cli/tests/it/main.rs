@@ -1,0 +1,18 @@
+//! Integration tests of the `custos` binary: every test runs the real program in a temporary
+//! directory and asserts what a user would see (exit code, stdout, stderr) and what is left on
+//! disk afterwards.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
+
+mod bad_input;
+mod config;
+mod init;
+mod ledger;
+mod stdin;
+mod support;
+mod tamper;
