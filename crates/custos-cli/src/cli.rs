@@ -75,7 +75,7 @@ pub enum LedgerCommand {
 #[command(group = clap::ArgGroup::new("source").required(true).args(["kind", "stdin"]))]
 pub struct AppendArgs {
     /// The event kind, e.g. `tool.pinned`.
-    #[arg(long, requires = "data")]
+    #[arg(long, requires = "data", long_help = kind_help())]
     pub kind: Option<String>,
     /// The event data: a JSON object.
     #[arg(long)]
@@ -131,4 +131,8 @@ pub struct ExportArgs {
     /// Write to this file instead of standard output.
     #[arg(short = 'o', long)]
     pub output: Option<PathBuf>,
+}
+
+fn kind_help() -> String {
+    format!("The event kind. One of: {}", custos_core::kind::names())
 }

@@ -13,7 +13,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // `--help` and `--version` are not errors; a usage mistake is invalid input (3),
+            // never clap's default 2, which means "not verified" here.
+            return if e.use_stderr() { error::Code::Input.into() } else { error::Code::Ok.into() };
+        }
+    };
     match cmd::run(cli) {
         Ok(code) => code.into(),
         Err(e) => {

@@ -35,13 +35,32 @@ pub fn parse_canonical(bytes: &[u8]) -> Result<Value, CoreError> {
     Ok(value)
 }
 
-/// Appends the JCS form of `value` to `out`.
+/// Appends the JCS form of `value` to `out`. Integers beyond ±2^53 are written as the double
+/// they round to, as RFC 8785 prescribes.
 pub fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CoreError> {
+    write(value, out, Integers::Round)
+}
+
+/// Appends the JCS form of an object whose integers must all be exact: an integer beyond ±2^53
+/// is refused instead of rounded (RFC 8785 Appendix D: send such numbers as strings). Event
+/// data is written this way, so an entry never records a number other than the one given.
+pub fn write_object_exact(map: &Map<String, Value>, out: &mut Vec<u8>) -> Result<(), CoreError> {
+    write_object(map, out, Integers::Refuse)
+}
+
+/// What to do with an integer that has no exact double.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Integers {
+    Round,
+    Refuse,
+}
+
+fn write(value: &Value, out: &mut Vec<u8>, ints: Integers) -> Result<(), CoreError> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(n) => write_number(n, out)?,
+        Value::Number(n) => write_number(n, out, ints)?,
         Value::String(s) => write_str(s, out),
         Value::Array(items) => {
             out.push(b'[');
@@ -49,17 +68,17 @@ pub fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CoreError> {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(item, out)?;
+                write(item, out, ints)?;
             }
             out.push(b']');
         }
-        Value::Object(map) => write_object(map, out)?,
+        Value::Object(map) => write_object(map, out, ints)?,
     }
     Ok(())
 }
 
 /// Appends the JCS form of an object: members sorted by the UTF-16 code units of their names.
-pub fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>) -> Result<(), CoreError> {
+fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>, ints: Integers) -> Result<(), CoreError> {
     let mut members: Vec<(&String, &Value)> = map.iter().collect();
     // The map iterates in UTF-8 byte order, which equals UTF-16 order unless a name has a
     // character at or above U+E000 (surrogate pairs sort below U+E000..U+FFFF in UTF-16).
@@ -73,26 +92,36 @@ pub fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>) -> Result<(), C
         }
         write_str(k, out);
         out.push(b':');
-        write_value(v, out)?;
+        write(v, out, ints)?;
     }
     out.push(b'}');
     Ok(())
 }
 
 /// Numbers are IEEE 754 doubles written as ECMAScript's `Number.prototype.toString` does.
-fn write_number(n: &serde_json::Number, out: &mut Vec<u8>) -> Result<(), CoreError> {
+fn write_number(n: &serde_json::Number, out: &mut Vec<u8>, ints: Integers) -> Result<(), CoreError> {
     const SAFE: u64 = 1 << 53;
-    if let Some(u) = n.as_u64()
-        && u <= SAFE
-    {
-        out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
-        return Ok(());
-    }
-    if let Some(i) = n.as_i64()
-        && i.unsigned_abs() <= SAFE
-    {
-        out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
-        return Ok(());
+    let beyond = |shown: String| {
+        CoreError::Canonical(format!(
+            "integer `{shown}` is beyond ±2^53, where JSON numbers lose precision; send it as a string"
+        ))
+    };
+    if let Some(u) = n.as_u64() {
+        if u <= SAFE {
+            out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
+            return Ok(());
+        }
+        if ints == Integers::Refuse {
+            return Err(beyond(u.to_string()));
+        }
+    } else if let Some(i) = n.as_i64() {
+        if i.unsigned_abs() <= SAFE {
+            out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+            return Ok(());
+        }
+        if ints == Integers::Refuse {
+            return Err(beyond(i.to_string()));
+        }
     }
     let f = n.as_f64().ok_or_else(|| CoreError::Canonical(format!("number `{n}` is not representable")))?;
     if !f.is_finite() {
@@ -187,8 +216,26 @@ mod tests {
             let v = Value::from(v);
             assert_eq!(fast(&v), serde_json_canonicalizer::to_vec(&v).unwrap(), "{v}");
         }
-        for v in [Value::from(u64::MAX), Value::from(i64::MIN), Value::from(1u64 << 53), Value::from((1u64 << 53) + 1)] {
+        for v in [1u64 << 53, (1 << 53) + 1, 1 << 60, u64::MAX] {
+            let v = Value::from(v);
             assert_eq!(fast(&v), serde_json_canonicalizer::to_vec(&v).unwrap(), "{v}");
+        }
+        for v in [-(1i64 << 53), i64::MIN, i64::MAX] {
+            let v = Value::from(v);
+            assert_eq!(fast(&v), serde_json_canonicalizer::to_vec(&v).unwrap(), "{v}");
+        }
+    }
+
+    #[test]
+    fn exact_mode_refuses_integers_that_would_be_rounded() {
+        let ok: Map<String, Value> =
+            serde_json::from_str(r#"{"a":9007199254740992,"b":-9007199254740992,"c":1e300}"#).unwrap();
+        assert!(write_object_exact(&ok, &mut Vec::new()).is_ok());
+        for bad in [r#"{"a":9007199254740993}"#, r#"{"a":[{"b":-9007199254740993}]}"#, r#"{"a":18446744073709551615}"#]
+        {
+            let m: Map<String, Value> = serde_json::from_str(bad).unwrap();
+            let e = write_object_exact(&m, &mut Vec::new()).unwrap_err();
+            assert!(e.to_string().contains("send it as a string"), "{e}");
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::EventKind;
 /// Why a value could not become a domain type. Messages are lowercase and name the input.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
-    #[error("unknown event kind `{0}` (see `custos ledger append --help` for the list)")]
+    #[error("unknown event kind `{0}`; the kinds are: {kinds}", kinds = crate::kind::names())]
     UnknownKind(String),
     #[error("invalid {what} `{value}`: {why}")]
     InvalidId { what: &'static str, value: String, why: &'static str },

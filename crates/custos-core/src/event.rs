@@ -73,12 +73,17 @@ impl Event {
 
 /// Checks `data` against the payload type of `kind`, where one is declared.
 pub fn validate_data(kind: EventKind, data: &Value) -> Result<(), CoreError> {
-    if !data.is_object() {
+    let Value::Object(map) = data else {
         return Err(CoreError::InvalidData { kind, why: "data must be a JSON object".into() });
-    }
+    };
+    validate_map(kind, map)
+}
+
+fn validate_map(kind: EventKind, data: &Map<String, Value>) -> Result<(), CoreError> {
     let check = |r: Result<(), serde_json::Error>| r.map_err(|e| CoreError::InvalidData { kind, why: e.to_string() });
+    // Only kinds with a payload type pay for the check (and its copy).
     match kind {
-        EventKind::KeyRotated => check(KeyRotated::deserialize(data).map(drop)),
+        EventKind::KeyRotated => check(KeyRotated::deserialize(Value::Object(data.clone())).map(drop)),
         _ => Ok(()),
     }
 }
@@ -93,6 +98,7 @@ impl Entry {
         if event.v != ENVELOPE_VERSION {
             return Err(CoreError::UnsupportedVersion(event.v));
         }
+        validate_map(event.kind, &event.data)?;
         let bytes = write_event(event)?;
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(CoreError::EntryTooLarge { size: bytes.len(), max: MAX_ENTRY_BYTES });
@@ -112,6 +118,7 @@ impl Entry {
         if write_event(&event)? != bytes {
             return Err(CoreError::NotCanonical);
         }
+        validate_map(event.kind, &event.data)?;
         Ok(event)
     }
 
@@ -147,7 +154,7 @@ fn write_event(event: &Event) -> Result<Vec<u8>, CoreError> {
         canonical::write_str(agent.as_str(), &mut out);
     }
     out.extend_from_slice(b",\"data\":");
-    canonical::write_object(&event.data, &mut out)?;
+    canonical::write_object_exact(&event.data, &mut out)?;
     out.extend_from_slice(b",\"kind\":");
     canonical::write_str(event.kind.as_str(), &mut out);
     out.extend_from_slice(b",\"ts\":");

@@ -67,6 +67,11 @@ kinds! {
     KeyRotated => "key.rotated",
 }
 
+/// Every kind's wire name, comma-separated (for messages and help).
+pub fn names() -> String {
+    EventKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+}
+
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

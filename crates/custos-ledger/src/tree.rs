@@ -70,6 +70,9 @@ fn split_point(n: u64) -> u64 {
 
 /// `MTH(D[lo:hi])` for a range that is a node of the RFC 6962 tree shape.
 pub fn subtree_hash(r: &dyn HashReader, lo: u64, hi: u64) -> Result<Hash, LedgerError> {
+    if hi <= lo {
+        return Err(LedgerError::IndexOutOfRange { index: lo, size: hi });
+    }
     let n = hi - lo;
     if n.is_power_of_two() && lo.is_multiple_of(n) {
         return r.hash(n.trailing_zeros() as u8, lo >> n.trailing_zeros());

@@ -7,7 +7,7 @@ use custos_ledger::LedgerError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("another process is writing to `{path}`{holder}; stop it or use `--server` to go through it")]
+    #[error("another process is writing to `{path}`{holder}; wait for it to finish or stop it")]
     Locked { path: PathBuf, holder: String },
     #[error("`{path}` is not a custos ledger database: {why}")]
     NotALedger { path: PathBuf, why: String },

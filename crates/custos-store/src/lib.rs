@@ -14,7 +14,7 @@ pub mod projection;
 pub mod sqlite;
 mod verify;
 
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use async_trait::async_trait;
 use custos_core::Event;
@@ -39,6 +39,9 @@ pub struct Receipt {
     pub inclusion: Vec<Hash>,
 }
 
+/// An append that is queued and will resolve to its receipt once durable.
+pub type PendingAppend = Pin<Box<dyn Future<Output = Result<Receipt, StoreError>> + Send>>;
+
 /// Progress of long work: `(done, total)`.
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
@@ -59,9 +62,16 @@ pub struct ReplayReport {
 /// The ledger store. Every method is safe to call concurrently.
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Appends one event. Returns once the entry is durable (its batch committed and synced),
-    /// with the proof that it is in the tree. Concurrent appends share one transaction.
-    async fn append(&self, event: Event) -> Result<Receipt, StoreError>;
+    /// Queues one event now, in call order, and returns a future that resolves once the entry
+    /// is durable (its batch committed and synced), with the proof that it is in the tree.
+    /// Entries are indexed in the order `submit` was called; concurrent submissions share one
+    /// transaction.
+    fn submit(&self, event: Event) -> PendingAppend;
+
+    /// Appends one event and waits until it is durable: `submit(event).await`.
+    async fn append(&self, event: Event) -> Result<Receipt, StoreError> {
+        self.submit(event).await
+    }
 
     /// Signs a checkpoint of the current tree now (or returns the latest one if nothing was
     /// appended since).
@@ -116,6 +126,10 @@ pub trait Store: Send + Sync {
             Some(s) => self.checkpoint_at(s).await?.ok_or(StoreError::NoCheckpointAt(s))?,
             None => self.latest_checkpoint().await?.ok_or(StoreError::NoCheckpoint)?,
         };
+        let stored = self.size().await?;
+        if index >= stored {
+            return Err(StoreError::OutOfRange { what: "index", requested: index, size: stored });
+        }
         let size = cp.checkpoint.size;
         if index >= size {
             return Err(StoreError::NotCovered { index, size });

@@ -69,7 +69,9 @@ impl fmt::Display for VerifyFailure {
 /// The outcome of a verify run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
-    /// Entries read.
+    /// Entries stored.
+    pub stored: u64,
+    /// Entries verified: all of them when verified, else those before the first bad one.
     pub entries: u64,
     /// Checkpoints whose signature and root were checked.
     pub checkpoints: u64,
@@ -89,6 +91,15 @@ impl VerifyReport {
     /// Entries after the latest checkpoint: appended, but not yet under a signature.
     pub fn unsigned_tail(&self) -> u64 {
         self.entries - self.latest_checkpoint.unwrap_or(0).min(self.entries)
+    }
+
+    /// The index of the first bad entry (or the entry whose append wrote a bad tree hash), if
+    /// the first failure is about an entry rather than a checkpoint.
+    pub fn first_bad_entry(&self) -> Option<u64> {
+        self.failures.first().and_then(|f| match f.location {
+            Location::Entry(i) | Location::TreeHash { entry: i, .. } => Some(i),
+            Location::Checkpoint { .. } => None,
+        })
     }
 }
 
@@ -330,6 +341,7 @@ fn check(
     drop(rx);
     progress(frontier.size(), total);
     let verified_size = if entry_failure.is_some() { None } else { Some(frontier.size()) };
+    let good_entries = entry_failure.as_ref().map_or(frontier.size(), |f| f.location.index());
     if let Some(f) = entry_failure {
         failures.push(f);
     }
@@ -367,7 +379,8 @@ fn check(
     }
     let checked = checkpoints.iter().filter(|(_, cp)| cp.is_some()).count() as u64;
     let report = VerifyReport {
-        entries: frontier.size(),
+        stored: total,
+        entries: good_entries,
         checkpoints: checked,
         latest_checkpoint: checkpoints.last().map(|(s, _)| *s),
         root: frontier.root(),

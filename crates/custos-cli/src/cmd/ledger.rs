@@ -3,12 +3,11 @@
 use std::{
     collections::VecDeque,
     io::{BufWriter, Write},
-    sync::Arc,
 };
 
 use anyhow::{Context, anyhow};
 use custos_core::{Actor, ActorId, AgentId, Event, EventKind};
-use custos_store::{Receipt, Store, VerifyReport, sqlite::SqliteStore};
+use custos_store::{Location, PendingAppend, Receipt, Store, VerifyReport, sqlite::SqliteStore};
 use serde::Deserialize;
 use tokio::io::AsyncBufReadExt;
 
@@ -106,8 +105,12 @@ async fn append(cli: &Cli, dir: &DataDir, file: &config::FileConfig, args: &Appe
     store.close().await?;
     if cli.json {
         let mut v = receipt_json(&receipt);
-        v["checkpoint"] =
-            serde_json::json!({"size": cp.checkpoint.size, "root": cp.checkpoint.root.to_base64(), "note": cp.note});
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert(
+                "checkpoint".into(),
+                serde_json::json!({"size": cp.checkpoint.size, "root": cp.checkpoint.root.to_base64(), "note": cp.note}),
+            );
+        }
         output::json(&v);
     } else {
         println!(
@@ -118,20 +121,20 @@ async fn append(cli: &Cli, dir: &DataDir, file: &config::FileConfig, args: &Appe
     Ok(Code::Ok)
 }
 
-/// Bulk append: every line is validated before it is queued; up to `WINDOW` appends are in
-/// flight, and acknowledgements are printed in input order as each becomes durable. A bad
-/// line stops the run: the lines before it stay appended, nothing of it or after it is.
+/// Bulk append: every line is validated before it is queued, and queued in input order (so
+/// line order is ledger order); up to `WINDOW` appends are in flight, and each line's
+/// acknowledgement is printed, in input order, as soon as it is durable. A bad line stops the
+/// run: the lines before it stay appended, nothing of it or after it is.
 async fn append_stdin(cli: &Cli, dir: &DataDir, file: &config::FileConfig, actor: &Actor) -> CliResult<Code> {
     const WINDOW: usize = 512;
-    let store = Arc::new(writer(cli, dir, file)?);
+    let store = writer(cli, dir, file)?;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    let mut inflight: VecDeque<(u64, tokio::task::JoinHandle<Result<Receipt, custos_store::StoreError>>)> =
-        VecDeque::new();
+    let mut inflight: VecDeque<(u64, PendingAppend)> = VecDeque::new();
     let mut line_no = 0u64;
+    let mut eof = false;
     let mut failure: Option<CliError> = None;
-    let stdout = std::io::stdout();
     let ack = |line: u64, r: &Receipt| {
-        let mut out = stdout.lock();
+        let mut out = std::io::stdout().lock();
         let _ = if cli.json {
             writeln!(out, "{{\"line\":{line},\"index\":{}}}", r.index)
         } else {
@@ -139,41 +142,49 @@ async fn append_stdin(cli: &Cli, dir: &DataDir, file: &config::FileConfig, actor
         };
         let _ = out.flush();
     };
-    loop {
-        let line = match lines.next_line().await {
-            Ok(Some(l)) => l,
-            Ok(None) => break,
-            Err(e) => {
-                failure = Some(CliError::input(anyhow!("cannot read standard input after line {line_no}: {e}")));
-                break;
+    while !(eof && inflight.is_empty()) {
+        let room = inflight.len() < WINDOW;
+        let front = async {
+            match inflight.front_mut() {
+                Some((_, pending)) => pending.as_mut().await,
+                None => std::future::pending().await,
             }
         };
-        line_no += 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed = serde_json::from_str::<EventInput>(&line)
-            .map_err(anyhow::Error::from)
-            .and_then(|i| build_event(actor, &i.kind, i.data, i.agent.as_deref()));
-        let event = match parsed {
-            Ok(e) => e,
-            Err(e) => {
-                failure = Some(CliError::input(anyhow!("line {line_no}: {e:#}")));
-                break;
+        tokio::select! {
+            // Acknowledge first: a durable entry is reported before more input is read.
+            biased;
+            done = front => {
+                let receipt = done?;
+                if let Some((n, _)) = inflight.pop_front() {
+                    ack(n, &receipt);
+                }
             }
-        };
-        let s = store.clone();
-        inflight.push_back((line_no, tokio::spawn(async move { s.append(event).await })));
-        while inflight.len() >= WINDOW {
-            if let Some((n, h)) = inflight.pop_front() {
-                let r = h.await.map_err(|e| CliError::env(anyhow!("append task failed: {e}")))??;
-                ack(n, &r);
+            line = lines.next_line(), if !eof && room => {
+                let line = match line {
+                    Ok(Some(l)) => l,
+                    Ok(None) => {
+                        eof = true;
+                        continue;
+                    }
+                    Err(e) => {
+                        failure = Some(CliError::input(anyhow!("cannot read standard input after line {line_no}: {e}")));
+                        eof = true;
+                        continue;
+                    }
+                };
+                line_no += 1;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match parse_line(actor, &line) {
+                    Ok(event) => inflight.push_back((line_no, store.submit(event))),
+                    Err(e) => {
+                        failure = Some(CliError::input(anyhow!("line {line_no}{e:#}")));
+                        eof = true;
+                    }
+                }
             }
         }
-    }
-    while let Some((n, h)) = inflight.pop_front() {
-        let r = h.await.map_err(|e| CliError::env(anyhow!("append task failed: {e}")))??;
-        ack(n, &r);
     }
     store.close().await?;
     match failure {
@@ -182,18 +193,38 @@ async fn append_stdin(cli: &Cli, dir: &DataDir, file: &config::FileConfig, actor
     }
 }
 
+/// One line of `--stdin`; errors start with the position within the line, if any.
+fn parse_line(actor: &Actor, line: &str) -> Result<Event, anyhow::Error> {
+    let input: EventInput = serde_json::from_str(line).map_err(|e| {
+        // serde's "at line 1 column N" would compete with the real line number.
+        let msg = e.to_string();
+        let msg = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m).to_string();
+        anyhow!(", column {}: {msg}", e.column())
+    })?;
+    build_event(actor, &input.kind, input.data, input.agent.as_deref()).map_err(|e| anyhow!(": {e:#}"))
+}
+
 fn report_json(r: &VerifyReport) -> serde_json::Value {
     serde_json::json!({
         "verified": r.verified(),
-        "entries": r.entries,
+        "entries": r.stored,
+        "entries_verified": r.entries,
         "checkpoints": r.checkpoints,
         "latest_checkpoint": r.latest_checkpoint,
         "unsigned_tail": r.unsigned_tail(),
         "root": r.root.to_base64(),
-        "first_bad_index": r.failures.first().map(|f| f.location.index()),
+        "first_bad_index": r.first_bad_entry(),
+        "first_failure": r.failures.first().map(|f| f.to_string()),
         "failures": r.failures.iter().map(|f| serde_json::json!({
-            "index": f.location.index(),
             "location": f.location.to_string(),
+            "entry": match f.location {
+                Location::Entry(i) | Location::TreeHash { entry: i, .. } => Some(i),
+                Location::Checkpoint { .. } => None,
+            },
+            "checkpoint_size": match f.location {
+                Location::Checkpoint { size } => Some(size),
+                _ => None,
+            },
             "what": f.what,
         })).collect::<Vec<_>>(),
     })

@@ -212,10 +212,9 @@ fn wait_for_lock(l: &Ledger, child: &mut Child) {
     }
 }
 
-/// Bug: clap's usage errors exit 2, the code custos reserves for "not verified"; a typo in a
+/// Regression: clap's usage errors exit 2, the code custos reserves for "not verified"; a typo in a
 /// script's `ledger verify` call reads as a tampered ledger. Invalid input is exit 3.
 #[test]
-#[ignore = "bug: usage errors exit 2 (clap's default), which means `not verified`; main.rs uses Cli::parse"]
 fn usage_errors_exit_with_the_invalid_input_code() {
     let l = Ledger::new();
     l.run(&["ledger", "verify", "--kye", "x"]).fails(3, &["--kye"]);
@@ -226,7 +225,6 @@ fn usage_errors_exit_with_the_invalid_input_code() {
 /// Rough edge: the unknown-kind message sends the user to `custos ledger append --help` "for
 /// the list", but the help names only `tool.pinned` as an example.
 #[test]
-#[ignore = "rough edge: `ledger append --help` does not list the event kinds its error message points to"]
 fn append_help_lists_the_event_kinds() {
     let l = Ledger::new();
     let help = l.run(&["ledger", "append", "--help"]).ok();

@@ -35,15 +35,12 @@ fn bulk_append_acknowledges_every_line_in_order() {
     let indices: BTreeSet<u64> = acks.iter().map(|a| a.1).collect();
     assert_eq!(indices, (before..before + 500).collect(), "each line got its own new index");
     assert_eq!(l.size(), before + 500);
-    let mut is = exported_is(&l.export());
-    is.sort_unstable();
-    assert_eq!(is, (1..=500).collect::<Vec<_>>());
+    assert_eq!(exported_is(&l.export()), (1..=500).collect::<Vec<_>>(), "ledger order is line order");
 }
 
-/// Bug: `append_stdin` spawns one task per line, and the tasks race to the writer, so the
-/// entries of one input can land in the ledger in a different order than their lines.
+/// Regression: lines were once appended by racing tasks, so the ledger order could differ from
+/// the input order. Each line is now queued (`Store::submit`) before the next is read.
 #[test]
-#[ignore = "bug: --stdin appends entries out of input order (cmd/ledger.rs append_stdin spawns racing tasks)"]
 fn bulk_append_keeps_the_input_order_in_the_ledger() {
     let l = Ledger::new();
     let out = l.run_stdin(&["--json", "ledger", "append", "--stdin"], &lines(1, 500)).ok();
@@ -53,11 +50,9 @@ fn bulk_append_keeps_the_input_order_in_the_ledger() {
     assert_eq!(exported_is(&l.export()), (1..=500).collect::<Vec<_>>());
 }
 
-/// Bug: `append_stdin` prints acknowledgements only when 512 appends are in flight or at end
-/// of input, not "as each becomes durable" (its `--stdin` help): a producer that waits for an
-/// ack before sending more lines waits forever.
+/// Regression: acknowledgements were once printed only when 512 appends were in flight or at
+/// end of input, so a producer that waits for an ack before sending more lines waited forever.
 #[test]
-#[ignore = "bug: --stdin acks are held back until 512 lines are in flight or stdin closes (cmd/ledger.rs append_stdin)"]
 fn bulk_append_acknowledges_a_line_before_stdin_closes() {
     let l = Ledger::new();
     let mut child = l
@@ -99,12 +94,10 @@ fn a_malformed_line_stops_the_run_after_the_lines_before_it() {
     input.push_str("{\"kind\":\"tool.pinned\",\"data\":\n");
     input.push_str(&lines(12, 9));
     let out = l.run_stdin(&["--json", "ledger", "append", "--stdin"], &input).code(3);
-    assert!(out.stderr.starts_with("error: line 11: "), "{}", out.stderr);
+    assert!(out.stderr.starts_with("error: line 11, column 29: "), "{}", out.stderr);
     assert_eq!(acks(&out.stdout).iter().map(|a| a.0).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
     assert_eq!(l.size(), 11);
-    let mut is = exported_is(&l.export());
-    is.sort_unstable();
-    assert_eq!(is, (1..=10).collect::<Vec<_>>(), "nothing of line 11 or after is appended");
+    assert_eq!(exported_is(&l.export()), (1..=10).collect::<Vec<_>>(), "nothing of line 11 or after is appended");
 }
 
 #[test]
@@ -121,7 +114,7 @@ fn an_invalid_event_line_names_its_line_and_problem() {
         // Line 2 is blank: blank lines are skipped but still counted.
         let input = format!("{}\n{bad}\n{}", lines(100, 2).trim_end().replace('\n', "\n\n"), lines(200, 1));
         let out = l.run_stdin(&["ledger", "append", "--stdin"], &input).code(3);
-        assert!(out.stderr.starts_with("error: line 4: "), "{bad}: {}", out.stderr);
+        assert!(out.stderr.starts_with("error: line 4"), "{bad}: {}", out.stderr);
         assert!(out.stderr.contains(why), "{bad}: {}", out.stderr);
         let export = l.export();
         assert_eq!(export.len(), state.export.lines().count() + 2, "{bad}");

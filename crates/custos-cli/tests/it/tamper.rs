@@ -42,7 +42,9 @@ fn verify_names_the_first_tampered_entry() {
     let v = run(&["--json", "ledger", "verify"]).code(2).json();
     assert_eq!(v["verified"], false);
     assert_eq!(v["first_bad_index"], 5);
-    assert_eq!(v["failures"][0]["index"], 5);
+    assert_eq!(v["failures"][0]["entry"], 5);
+    assert_eq!(v["entries"], 10);
+    assert_eq!(v["entries_verified"], 5);
     assert_eq!(v["failures"][0]["location"], "entry 5");
 
     // The original was not touched.

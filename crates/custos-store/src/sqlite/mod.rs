@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{oneshot, watch};
 
 use crate::{
-    Progress, Receipt, ReplayReport, Store, StoreError, VerifyReport,
+    PendingAppend, Progress, Receipt, ReplayReport, Store, StoreError, VerifyReport,
     projection::{Projection, default_projections},
 };
 use writer::{Msg, Writer};
@@ -141,8 +141,9 @@ impl SqliteStore {
     /// Opens an existing ledger database for reading only (verify, proofs, export). Works while
     /// another process writes.
     pub fn open_read_only(path: &Path, verifier: NoteVerifier) -> Result<Self, StoreError> {
+        // No origin check here: a reader trusts nothing in the database, and `verify` with a
+        // key of another log reports every checkpoint as unverified, which is the answer.
         let conn = schema::open_reader(path)?;
-        check_origin(&conn, verifier.name(), false)?;
         Ok(Self {
             path: path.to_path_buf(),
             verifier,
@@ -160,7 +161,7 @@ impl SqliteStore {
         }
         let lock = take_lock(path)?;
         let conn = schema::open_writer(path, create)?;
-        check_origin(&conn, signer.name(), true)?;
+        check_origin(&conn, signer.name())?;
         if create {
             conn.execute("INSERT INTO meta (key, value) VALUES ('verifier_key', ?1)", [signer.verifier().encode()])?;
         }
@@ -245,17 +246,16 @@ impl SqliteStore {
     }
 }
 
-fn check_origin(conn: &Connection, origin: &str, set: bool) -> Result<(), StoreError> {
+fn check_origin(conn: &Connection, origin: &str) -> Result<(), StoreError> {
     let found: Option<String> =
         conn.query_row("SELECT value FROM meta WHERE key = 'origin'", [], |r| r.get(0)).optional()?;
     match found {
         Some(f) if f != origin => Err(StoreError::OriginMismatch { found: f, expected: origin.to_string() }),
         Some(_) => Ok(()),
-        None if set => {
+        None => {
             conn.execute("INSERT INTO meta (key, value) VALUES ('origin', ?1)", [origin])?;
             Ok(())
         }
-        None => Ok(()),
     }
 }
 
@@ -306,14 +306,19 @@ pub(crate) fn projections_digest(conn: &Connection, projections: &[Box<dyn Proje
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn append(&self, event: Event) -> Result<Receipt, StoreError> {
-        let entry = Entry::from_event(&event)?;
-        let (reply, rx) = oneshot::channel();
-        self.send(Msg::Append { entry, event, reply })?;
-        let c = rx.await.map_err(|_| StoreError::Closed)??;
-        let leaf_hash = c.view.hash(0, c.index)?;
-        let inclusion = tree::inclusion_proof(&*c.view, c.index, c.tree_size)?;
-        Ok(Receipt { index: c.index, leaf_hash, tree_size: c.tree_size, root: c.root, inclusion })
+    fn submit(&self, event: Event) -> PendingAppend {
+        let queued = Entry::from_event(&event).map_err(StoreError::from).and_then(|entry| {
+            let (reply, rx) = oneshot::channel();
+            self.send(Msg::Append { entry, event, reply })?;
+            Ok(rx)
+        });
+        Box::pin(async move {
+            let c = queued?.await.map_err(|_| StoreError::Closed)??;
+            // The proof is built here, on the caller's task, not on the writer thread.
+            let leaf_hash = c.view.hash(0, c.index)?;
+            let inclusion = tree::inclusion_proof(&*c.view, c.index, c.tree_size)?;
+            Ok(Receipt { index: c.index, leaf_hash, tree_size: c.tree_size, root: c.root, inclusion })
+        })
     }
 
     async fn checkpoint(&self) -> Result<SignedCheckpoint, StoreError> {
