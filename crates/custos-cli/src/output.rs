@@ -16,7 +16,7 @@ pub fn progress(label: &'static str) -> (Progress, Option<ProgressBar>) {
         return (custos_store::no_progress(), None);
     }
     let bar = ProgressBar::new(0);
-    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} entries ({per_sec}, eta {eta})") {
+    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:40} {human_pos}/{human_len} entries, eta {eta}") {
         bar.set_style(style);
     }
     bar.set_message(label);
@@ -26,4 +26,9 @@ pub fn progress(label: &'static str) -> (Progress, Option<ProgressBar>) {
         b.set_position(done);
     });
     (cb, Some(bar))
+}
+
+/// `n` and the noun, singular or plural: "1 entry", "2 entries".
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -247,9 +247,9 @@ async fn verify(cli: &Cli, dir: &DataDir, args: &VerifyArgs) -> CliResult<Code> 
         }
     } else {
         println!(
-            "ledger verified: {} entries, {} checkpoints (latest of size {}), root {}",
-            report.entries,
-            report.checkpoints,
+            "ledger verified: {}, {} (latest of size {}), root {}",
+            output::count(report.entries, "entry", "entries"),
+            output::count(report.checkpoints, "checkpoint", "checkpoints"),
             report.latest_checkpoint.unwrap_or(0),
             report.root
         );

@@ -58,7 +58,7 @@ fn init_creates_the_data_dir_with_a_private_key_and_a_hashed_token() {
     let key = Out::of(custos(tmp.path()).arg("--data-dir").arg(&dir).args(["ledger", "key"]), None).ok();
     assert_eq!(key.stdout.trim(), key_line.trim());
     let verify = Out::of(custos(tmp.path()).arg("--data-dir").arg(&dir).args(["ledger", "verify"]), None).ok();
-    assert!(verify.stdout.starts_with("ledger verified: 1 entries"), "{}", verify.stdout);
+    assert!(verify.stdout.starts_with("ledger verified: 1 entry, 1 checkpoint"), "{}", verify.stdout);
     // Nothing is left next to the data dir (the staging directory was renamed into place).
     assert_eq!(names(tmp.path()), ["data"]);
 }
