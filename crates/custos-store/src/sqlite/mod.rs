@@ -265,6 +265,15 @@ fn latest_checkpoint(conn: &Connection, verifier: &NoteVerifier) -> Result<Optio
     note.map(|n| SignedCheckpoint::open(&n, verifier).map_err(StoreError::from)).transpose()
 }
 
+/// Refuses a tree size beyond what is stored.
+fn check_tree_size(conn: &Connection, size: u64) -> Result<(), StoreError> {
+    let n = db_size(conn)?;
+    if size > n {
+        return Err(StoreError::OutOfRange { what: "tree size", requested: size, size: n });
+    }
+    Ok(())
+}
+
 fn db_size(conn: &Connection) -> Result<u64, StoreError> {
     Ok(conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries", [], |r| r.get::<_, i64>(0))? as u64)
 }
@@ -388,10 +397,7 @@ impl Store for SqliteStore {
 
     async fn tree_hash(&self, size: u64) -> Result<Hash, StoreError> {
         self.read(move |c| {
-            let n = db_size(c)?;
-            if size > n {
-                return Err(StoreError::OutOfRange { what: "tree size", requested: size, size: n });
-            }
+            check_tree_size(c, size)?;
             Ok(tree::tree_hash(&DbHashReader::new(c), size)?)
         })
         .await
@@ -399,10 +405,7 @@ impl Store for SqliteStore {
 
     async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
         self.read(move |c| {
-            let n = db_size(c)?;
-            if size > n {
-                return Err(StoreError::OutOfRange { what: "tree size", requested: size, size: n });
-            }
+            check_tree_size(c, size)?;
             if index >= size {
                 return Err(StoreError::OutOfRange { what: "index", requested: index, size });
             }
@@ -413,10 +416,7 @@ impl Store for SqliteStore {
 
     async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
         self.read(move |c| {
-            let n = db_size(c)?;
-            if new > n {
-                return Err(StoreError::OutOfRange { what: "tree size", requested: new, size: n });
-            }
+            check_tree_size(c, new)?;
             Ok(tree::consistency_proof(&DbHashReader::new(c), old, new)?)
         })
         .await
