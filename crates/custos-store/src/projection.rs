@@ -20,34 +20,30 @@ pub trait Projection: Send + Sync {
     fn apply(&self, tx: &Transaction<'_>, index: u64, event: &Event) -> rusqlite::Result<()>;
 }
 
-/// `event_index`: the kind, time and agent of every entry, so later lookups ("this agent's
-/// history", "all `tool.changed`") do not scan the entries.
+/// `agent_events`: the index and kind of every entry about an agent, keyed by agent, so an
+/// agent's history ("what happened to `payments/refund-bot`, with ledger indices") is a range
+/// read. Entries about no agent add nothing.
 #[derive(Debug, Default)]
-pub struct EventIndex;
+pub struct AgentEvents;
 
-impl Projection for EventIndex {
+impl Projection for AgentEvents {
     fn name(&self) -> &'static str {
-        "event_index"
+        "agent_events"
     }
 
     fn tables(&self) -> &'static [(&'static str, &'static str)] {
-        &[("event_index", "idx")]
+        &[("agent_events", "agent, idx")]
     }
 
     fn apply(&self, tx: &Transaction<'_>, index: u64, event: &Event) -> rusqlite::Result<()> {
-        tx.prepare_cached("INSERT INTO event_index (idx, kind, ts, agent) VALUES (?1, ?2, ?3, ?4)")?.execute(
-            rusqlite::params![
-                index as i64,
-                event.kind.as_str(),
-                event.ts.as_jiff().as_microsecond(),
-                event.agent.as_ref().map(|a| a.as_str())
-            ],
-        )?;
+        let Some(agent) = &event.agent else { return Ok(()) };
+        tx.prepare_cached("INSERT INTO agent_events (agent, idx, kind) VALUES (?1, ?2, ?3)")?
+            .execute(rusqlite::params![agent.as_str(), index as i64, event.kind.as_str()])?;
         Ok(())
     }
 }
 
 /// The projections every store maintains.
 pub fn default_projections() -> Vec<Box<dyn Projection>> {
-    vec![Box::new(EventIndex)]
+    vec![Box::new(AgentEvents)]
 }

@@ -83,6 +83,20 @@ fn checkpoints_are_consistent_and_replay_is_identical() {
         assert_eq!(store.tree_hash(100).await.unwrap(), b.checkpoint.root);
         assert_eq!(store.checkpoints().await.unwrap().len(), 2);
 
+        // The projection holds exactly the entries about an agent, with their indices and kinds.
+        {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            let mut stmt = conn.prepare("SELECT agent, idx, kind FROM agent_events ORDER BY idx").unwrap();
+            let rows: Vec<(String, i64, String)> =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+            let expected: Vec<(String, i64, String)> = (0..100u64)
+                .filter_map(|n| {
+                    let ev = event(n);
+                    ev.agent.map(|a| (a.to_string(), n as i64, ev.kind.as_str().to_string()))
+                })
+                .collect();
+            assert_eq!(rows, expected);
+        }
         let live = store.projections_digest().await.unwrap();
         let report = store.replay(no_progress()).await.unwrap();
         assert_eq!(report.entries, 100);
