@@ -122,8 +122,8 @@ enum Read {
     },
     /// A problem found while reading (a gap, an oversized entry); nothing after it was read.
     Failure(VerifyFailure),
-    /// A stored hash at position `id` beyond what the entries account for.
-    ExtraHash(u64),
+    /// Stored hashes of entry `idx`, past the last stored entry.
+    ExtraHashes(u64),
     Error(StoreError),
 }
 
@@ -169,7 +169,7 @@ pub(crate) fn verify(
     Ok(report)
 }
 
-/// The reading side: entries and stored hashes in one snapshot, leaf hashes computed here.
+/// The reading side: entries and their stored hashes in one snapshot, leaf hashes computed here.
 fn read(conn: &mut Connection, out: &SyncSender<Read>) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     let total = tx.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get::<_, i64>(0))? as u64;
@@ -182,49 +182,54 @@ fn read(conn: &mut Connection, out: &SyncSender<Read>) -> Result<(), StoreError>
         return Ok(());
     }
     let mut entries_stmt = tx.prepare("SELECT idx, data FROM entries ORDER BY idx")?;
-    let mut hashes_stmt = tx.prepare("SELECT id, hash FROM tree_hashes ORDER BY id")?;
+    let mut hashes_stmt = tx.prepare("SELECT idx, hashes FROM tree_hashes ORDER BY idx")?;
     let mut entries = entries_stmt.query([])?;
     let mut hashes = hashes_stmt.query([])?;
     let mut expected = 0u64;
     loop {
         let first = expected;
         let mut leaves = Vec::with_capacity(CHUNK);
+        let mut stored = Vec::with_capacity(CHUNK * 2);
         let mut failure = None;
         while leaves.len() < CHUNK {
             let Some(row) = entries.next()? else { break };
             let idx = row.get::<_, i64>(0)? as u64;
+            let fail = |what: String| Some(VerifyFailure { location: Location::Entry(expected), what });
             if idx != expected {
-                failure = Some(VerifyFailure {
-                    location: Location::Entry(expected),
-                    what: format!("entry {expected} is missing (the next stored entry is {idx})"),
-                });
+                failure = fail(format!("entry {expected} is missing (the next stored entry is {idx})"));
                 break;
             }
             let Some(data) = bytes_of(row.get_ref(1)?) else {
-                failure = Some(VerifyFailure {
-                    location: Location::Entry(idx),
-                    what: "the stored entry is not bytes".into(),
-                });
+                failure = fail("the stored entry is not bytes".into());
                 break;
             };
             if data.len() > MAX_ENTRY_BYTES {
-                failure = Some(VerifyFailure {
-                    location: Location::Entry(idx),
-                    what: format!("entry is {} bytes, over the {MAX_ENTRY_BYTES}-byte limit", data.len()),
-                });
+                failure = fail(format!("entry is {} bytes, over the {MAX_ENTRY_BYTES}-byte limit", data.len()));
                 break;
+            }
+            // The append of entry `idx` stored its leaf hash and one hash per subtree it closed.
+            let count = 1 + u64::from(idx.trailing_ones());
+            let Some(hrow) = hashes.next()? else {
+                failure = fail(format!("the stored hashes of entry {idx} are missing (entries added after the fact?)"));
+                break;
+            };
+            let hidx = hrow.get::<_, i64>(0)? as u64;
+            if hidx != idx {
+                failure = fail(format!("the stored hashes of entry {idx} are missing (found those of entry {hidx})"));
+                break;
+            }
+            let blob = bytes_of(hrow.get_ref(1)?).unwrap_or_default();
+            if blob.len() as u64 != count * Hash::LEN as u64 {
+                failure =
+                    fail(format!("entry {idx} has {} bytes of stored hashes, {} expected", blob.len(), count * 32));
+                break;
+            }
+            let first_pos = tree::stored_hash_index(0, idx);
+            for (j, chunk) in blob.chunks_exact(Hash::LEN).enumerate() {
+                stored.push((first_pos + j as u64, Hash::from_slice(chunk).ok()));
             }
             leaves.push(leaf_hash(data));
             expected += 1;
-        }
-        // The stored hashes these appends wrote occupy exactly these positions.
-        let want = tree::stored_hash_count(expected) - tree::stored_hash_count(first);
-        let mut stored = Vec::with_capacity(want as usize);
-        for _ in 0..want {
-            let Some(row) = hashes.next()? else { break };
-            let id = row.get::<_, i64>(0)? as u64;
-            let value = bytes_of(row.get_ref(1)?).and_then(|b| Hash::from_slice(b).ok());
-            stored.push((id, value));
         }
         let last = leaves.len() < CHUNK || failure.is_some();
         if !leaves.is_empty() && out.send(Read::Chunk { first, leaves, stored }).is_err() {
@@ -239,7 +244,7 @@ fn read(conn: &mut Connection, out: &SyncSender<Read>) -> Result<(), StoreError>
         }
     }
     if let Some(row) = hashes.next()? {
-        let _ = out.send(Read::ExtraHash(row.get::<_, i64>(0)? as u64));
+        let _ = out.send(Read::ExtraHashes(row.get::<_, i64>(0)? as u64));
     }
     Ok(())
 }
@@ -294,14 +299,12 @@ fn check(
                 entry_failure = Some(f);
                 break;
             }
-            Read::ExtraHash(id) => {
-                let at = stored_hash_position(id);
+            Read::ExtraHashes(idx) => {
                 let n = frontier.size();
                 entry_failure = Some(VerifyFailure {
                     location: Location::Entry(n),
                     what: format!(
-                        "entry {n} is missing: the stored hashes go on to entry {} (entries truncated or deleted)",
-                        at.entry
+                        "entry {n} is missing: stored hashes go on to entry {idx} (entries truncated or deleted)"
                     ),
                 });
                 break;

@@ -12,11 +12,13 @@ CREATE TABLE entries (
     data BLOB NOT NULL
 ) STRICT;
 
--- Leaf hashes and the hashes of complete subtrees, keyed by their position in append order
--- (custos_ledger::tree::stored_hash_index).
+-- The Merkle tree hashes each entry's append stored, one row per entry, 32 bytes each: its leaf
+-- hash, then the hash of every complete subtree it closed, smallest first (the subtree of 2^k
+-- leaves ending at entry `idx` is at offset 32·k). Kept apart from `entries`, so moving an
+-- entry row does not move the hashes that pin it to its place.
 CREATE TABLE tree_hashes (
-    id   INTEGER PRIMARY KEY,
-    hash BLOB NOT NULL
+    idx    INTEGER PRIMARY KEY,
+    hashes BLOB NOT NULL
 ) STRICT;
 
 -- Signed C2SP checkpoints, at most one per tree size.

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use custos_core::{Entry, Event};
 use custos_ledger::{
     Hash, LedgerError, NoteSigner, NoteVerifier, SignedCheckpoint,
-    tree::{self, Frontier, HashReader, stored_hash_count, stored_hash_index},
+    tree::{self, Frontier, HashReader},
 };
 use rusqlite::{Connection, OptionalExtension, types::ValueRef};
 use sha2::{Digest, Sha256};
@@ -61,14 +61,18 @@ impl<'a> DbHashReader<'a> {
 impl HashReader for DbHashReader<'_> {
     fn hash(&self, level: u8, index: u64) -> Result<Hash, LedgerError> {
         let missing = |why: String| LedgerError::MissingHash { level, index, why };
-        let id = stored_hash_index(level, index);
+        // The subtree's hash was stored by the entry that closed it: its last leaf.
+        let entry = ((index + 1) << level) - 1;
         let blob: Option<Vec<u8>> = self
             .conn
-            .prepare_cached("SELECT hash FROM tree_hashes WHERE id = ?1")
-            .and_then(|mut s| s.query_row([id as i64], |r| r.get(0)).optional())
+            .prepare_cached("SELECT hashes FROM tree_hashes WHERE idx = ?1")
+            .and_then(|mut s| s.query_row([entry as i64], |r| r.get(0)).optional())
             .map_err(|e| missing(e.to_string()))?;
         let blob = blob.ok_or_else(|| missing("not stored".into()))?;
-        Hash::from_slice(&blob)
+        let at = usize::from(level) * Hash::LEN;
+        let bytes =
+            blob.get(at..at + Hash::LEN).ok_or_else(|| missing(format!("entry {entry} stored too few hashes")))?;
+        Hash::from_slice(bytes)
     }
 }
 
@@ -169,10 +173,9 @@ impl SqliteStore {
             conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries", [], |r| r.get::<_, i64>(0))? as u64;
         let count: u64 = conn.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get::<_, i64>(0))? as u64;
         let hashes: u64 = conn.query_row("SELECT COUNT(*) FROM tree_hashes", [], |r| r.get::<_, i64>(0))? as u64;
-        if count != size || hashes != stored_hash_count(size) {
+        if count != size || hashes != size {
             return Err(StoreError::Inconsistent(format!(
-                "{count} entries with indices up to {size}, and {hashes} stored hashes where {} are expected",
-                stored_hash_count(size)
+                "{count} entries with indices up to {size}, and stored hashes for {hashes} entries"
             )));
         }
         let frontier = Frontier::from_reader(&DbHashReader::new(&conn), size)?;

@@ -195,17 +195,20 @@ impl Writer {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut ins_entry = tx.prepare_cached("INSERT INTO entries (idx, data) VALUES (?1, ?2)")?;
-            let mut ins_hash = tx.prepare_cached("INSERT INTO tree_hashes (id, hash) VALUES (?1, ?2)")?;
+            let mut ins_hashes = tx.prepare_cached("INSERT INTO tree_hashes (idx, hashes) VALUES (?1, ?2)")?;
             let mut stored: Vec<StoredHash> = Vec::with_capacity(8);
+            let mut blob: Vec<u8> = Vec::with_capacity(8 * Hash::LEN);
             for p in batch {
                 let index = self.frontier.size();
                 stored.clear();
+                blob.clear();
                 self.frontier.push(leaf_hash(p.entry.as_bytes()), &mut stored);
-                ins_entry.execute(rusqlite::params![index as i64, p.entry.as_bytes()])?;
                 for (id, h) in &stored {
-                    ins_hash.execute(rusqlite::params![*id as i64, &h.as_bytes()[..]])?;
+                    blob.extend_from_slice(h.as_bytes());
                     hashes.insert(*id, *h);
                 }
+                ins_entry.execute(rusqlite::params![index as i64, p.entry.as_bytes()])?;
+                ins_hashes.execute(rusqlite::params![index as i64, &blob])?;
                 for proj in self.projections.iter() {
                     proj.apply(&tx, index, &p.event)?;
                 }

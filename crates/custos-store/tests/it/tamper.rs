@@ -165,10 +165,14 @@ fn apply(conn: &Connection, m: &Mutation) {
             conn.execute("UPDATE entries SET data = ?1 WHERE idx = ?2", rusqlite::params![data, index as i64]).unwrap();
         }
         Mutation::FlipStoredHash { id, byte } => {
-            let mut h: Vec<u8> =
-                conn.query_row("SELECT hash FROM tree_hashes WHERE id = ?1", [id as i64], |r| r.get(0)).unwrap();
-            h[byte] ^= 0x01;
-            conn.execute("UPDATE tree_hashes SET hash = ?1 WHERE id = ?2", rusqlite::params![h, id as i64]).unwrap();
+            // A stored hash lives in the row of the entry whose append closed its subtree.
+            let at = stored_hash_position(id);
+            let mut h: Vec<u8> = conn
+                .query_row("SELECT hashes FROM tree_hashes WHERE idx = ?1", [at.entry as i64], |r| r.get(0))
+                .unwrap();
+            h[usize::from(at.level) * 32 + byte] ^= 0x01;
+            conn.execute("UPDATE tree_hashes SET hashes = ?1 WHERE idx = ?2", rusqlite::params![h, at.entry as i64])
+                .unwrap();
         }
         Mutation::FlipCheckpointText { size, at } | Mutation::FlipCheckpointSignature { size, at } => {
             let note: String =
@@ -194,7 +198,7 @@ fn apply(conn: &Connection, m: &Mutation) {
         }
         Mutation::TruncateEverything { keep } => {
             conn.execute("DELETE FROM entries WHERE idx >= ?1", [keep as i64]).unwrap();
-            conn.execute("DELETE FROM tree_hashes WHERE id >= ?1", [stored_hash_count(keep) as i64]).unwrap();
+            conn.execute("DELETE FROM tree_hashes WHERE idx >= ?1", [keep as i64]).unwrap();
             conn.execute("DELETE FROM checkpoints WHERE size > ?1", [keep as i64]).unwrap();
             // The attacker keeps the newest checkpoint, which still states the old size:
             // without it the shorter log would look honest (that is what witnesses are for).
