@@ -321,11 +321,14 @@ impl Store for SqliteStore {
     fn submit(&self, event: Event) -> PendingAppend {
         let queued = Entry::from_event(&event).map_err(StoreError::from).and_then(|entry| {
             let (reply, rx) = oneshot::channel();
-            self.send(Msg::Append { entry, event, reply })?;
+            let leaf = custos_ledger::hash::leaf_hash(entry.as_bytes());
+            self.send(Msg::Append { entry, leaf, event, reply })?;
             Ok(rx)
         });
         Box::pin(async move {
             let c = queued?.await.map_err(|_| StoreError::Closed)??;
+            // Freed here, on the thread that allocated them, not on the writer thread.
+            drop(c.spent);
             // The proof is built here, on the caller's task, not on the writer thread.
             let leaf_hash = c.view.hash(0, c.index)?;
             let inclusion = tree::inclusion_proof(&*c.view, c.index, c.tree_size)?;

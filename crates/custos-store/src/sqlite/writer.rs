@@ -16,7 +16,6 @@ use std::{
 use custos_core::{Entry, Event};
 use custos_ledger::{
     Checkpoint, Hash, LedgerError, NoteSigner, SignedCheckpoint,
-    hash::leaf_hash,
     tree::{Frontier, HashReader, StoredHash, stored_hash_index},
 };
 use rusqlite::{Connection, TransactionBehavior};
@@ -25,10 +24,24 @@ use tokio::sync::{oneshot, watch};
 use crate::{Progress, ReplayReport, StoreError, projection::Projection};
 
 pub(crate) enum Msg {
-    Append { entry: Entry, event: Event, reply: oneshot::Sender<Result<Committed, StoreError>> },
-    Checkpoint { reply: oneshot::Sender<Result<SignedCheckpoint, StoreError>> },
-    Replay { progress: Progress, reply: oneshot::Sender<Result<ReplayReport, StoreError>> },
-    Shutdown { reply: oneshot::Sender<Result<(), StoreError>> },
+    /// `leaf` is the entry's leaf hash, computed by the caller so the writer thread, the one
+    /// sequential step, does not have to.
+    Append {
+        entry: Entry,
+        leaf: Hash,
+        event: Event,
+        reply: oneshot::Sender<Result<Committed, StoreError>>,
+    },
+    Checkpoint {
+        reply: oneshot::Sender<Result<SignedCheckpoint, StoreError>>,
+    },
+    Replay {
+        progress: Progress,
+        reply: oneshot::Sender<Result<ReplayReport, StoreError>>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 /// What the writer hands back for one committed entry.
@@ -37,6 +50,10 @@ pub(crate) struct Committed {
     pub tree_size: u64,
     pub root: Hash,
     pub view: Arc<BatchView>,
+    /// The entry and event, handed back so the caller's thread frees them: freeing on the
+    /// writer thread memory that another thread allocated took ~1.4 µs per event (allocator
+    /// locks) on the one sequential step (measured).
+    pub spent: (Entry, Event),
 }
 
 /// The hashes a proof for an entry of one batch can need: the frontier before the batch and
@@ -71,6 +88,7 @@ pub(crate) struct Writer {
 
 struct Pending {
     entry: Entry,
+    leaf: Hash,
     event: Event,
     reply: oneshot::Sender<Result<Committed, StoreError>>,
 }
@@ -100,7 +118,7 @@ impl Writer {
             let mut next = first;
             while let Some(msg) = next.take() {
                 match msg {
-                    Msg::Append { entry, event, reply } => batch.push(Pending { entry, event, reply }),
+                    Msg::Append { entry, leaf, event, reply } => batch.push(Pending { entry, leaf, event, reply }),
                     m => {
                         other = Some(m);
                         break;
@@ -129,7 +147,7 @@ impl Writer {
                     let rest: Vec<Pending> = rx
                         .try_iter()
                         .filter_map(|m| match m {
-                            Msg::Append { entry, event, reply } => Some(Pending { entry, event, reply }),
+                            Msg::Append { entry, leaf, event, reply } => Some(Pending { entry, leaf, event, reply }),
                             _ => None,
                         })
                         .collect();
@@ -163,14 +181,16 @@ impl Writer {
                 let view = Arc::new(view);
                 let (tree_size, root) = (self.frontier.size(), self.frontier.root());
                 let first = before.size();
-                // Answer everyone first; freeing the events can wait until they are on their way.
-                let mut done = Vec::with_capacity(batch.len());
                 for (i, p) in batch.into_iter().enumerate() {
-                    let _ =
-                        p.reply.send(Ok(Committed { index: first + i as u64, tree_size, root, view: view.clone() }));
-                    done.push((p.entry, p.event));
+                    let committed = Committed {
+                        index: first + i as u64,
+                        tree_size,
+                        root,
+                        view: view.clone(),
+                        spent: (p.entry, p.event),
+                    };
+                    let _ = p.reply.send(Ok(committed));
                 }
-                drop(done);
             }
             Err(e) => {
                 self.frontier = before;
@@ -202,7 +222,7 @@ impl Writer {
                 let index = self.frontier.size();
                 stored.clear();
                 blob.clear();
-                self.frontier.push(leaf_hash(p.entry.as_bytes()), &mut stored);
+                self.frontier.push(p.leaf, &mut stored);
                 for (id, h) in &stored {
                     blob.extend_from_slice(h.as_bytes());
                     hashes.insert(*id, *h);
