@@ -60,6 +60,11 @@ impl ActorId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The actor for what custos does on its own (checkpoints, timeouts, schedules).
+    pub fn system() -> Self {
+        Self("custos".to_string())
+    }
 }
 
 impl FromStr for ActorId {

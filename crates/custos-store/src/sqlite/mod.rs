@@ -217,10 +217,6 @@ impl SqliteStore {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn send(&self, msg: Msg) -> Result<(), StoreError> {
         let tx = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
         tx.send(msg).map_err(|_| StoreError::Closed)
