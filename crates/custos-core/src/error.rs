@@ -10,6 +10,8 @@ pub enum CoreError {
     UnknownKind(String),
     #[error("invalid {what} `{value}`: {why}")]
     InvalidId { what: &'static str, value: String, why: &'static str },
+    #[error("invalid {what} `{value}`: expected one of {expected}")]
+    InvalidValue { what: &'static str, value: String, expected: String },
     #[error("invalid timestamp `{0}`: expected RFC 3339 in UTC, e.g. `2026-11-21T10:00:00.123456Z`")]
     InvalidTimestamp(String),
     #[error("malformed JSON: {0}")]

@@ -10,7 +10,7 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
-use crate::{ActorId, AgentId, CoreError, EventKind, canonical};
+use crate::{ActorId, AgentId, CoreError, EventKind, canonical, registry as reg};
 
 /// Largest ledger entry, in bytes of canonical JSON. Larger payloads are stored by digest; the
 /// limit also matches the 16-bit length prefix of C2SP tlog-tiles entry bundles.
@@ -83,9 +83,20 @@ fn validate_map(kind: EventKind, data: &Map<String, Value>) -> Result<(), CoreEr
     let check = |r: Result<(), serde_json::Error>| r.map_err(|e| CoreError::InvalidData { kind, why: e.to_string() });
     // Only kinds with a payload type pay for the check (and its copy).
     match kind {
-        EventKind::KeyRotated => check(KeyRotated::deserialize(Value::Object(data.clone())).map(drop)),
+        EventKind::KeyRotated => typed::<KeyRotated>(data, check),
+        EventKind::AgentRegistered => typed::<reg::AgentRegistered>(data, check),
+        EventKind::AgentUpdated => typed::<reg::AgentUpdated>(data, check),
+        EventKind::AgentOwnerChanged => typed::<reg::AgentOwnerChanged>(data, check),
+        EventKind::AgentStateChanged => typed::<reg::AgentStateChanged>(data, check),
+        EventKind::CredentialIssued => typed::<reg::CredentialIssued>(data, check),
+        EventKind::CredentialRevoked => typed::<reg::CredentialRevoked>(data, check),
+        EventKind::OwnerOffboarded => typed::<reg::OwnerOffboarded>(data, check),
         _ => Ok(()),
     }
+}
+
+fn typed<P: Payload>(data: &Map<String, Value>, check: impl Fn(Result<(), serde_json::Error>) -> Result<(), CoreError>) -> Result<(), CoreError> {
+    check(P::deserialize(Value::Object(data.clone())).map(drop))
 }
 
 /// The canonical bytes of one event: what the ledger stores and hashes.
@@ -227,6 +238,11 @@ impl Timestamp {
 
     pub fn as_jiff(&self) -> jiff::Timestamp {
         self.0
+    }
+
+    /// From a jiff timestamp, truncated to microseconds (what we write).
+    pub fn from_jiff(ts: jiff::Timestamp) -> Self {
+        Self(jiff::Timestamp::from_microsecond(ts.as_microsecond()).unwrap_or(ts))
     }
 }
 

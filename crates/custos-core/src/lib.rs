@@ -9,6 +9,7 @@ mod error;
 pub mod event;
 pub mod id;
 pub mod kind;
+pub mod registry;
 pub mod secret;
 
 pub use error::CoreError;

@@ -11,13 +11,17 @@
 
 mod error;
 pub mod projection;
+pub mod registry;
 pub mod sqlite;
 mod verify;
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use async_trait::async_trait;
-use custos_core::Event;
+use custos_core::{
+    AgentId, Event, Timestamp,
+    registry::{Agent, AgentQuery, Credential, OwnerSummary},
+};
 use custos_ledger::{Hash, NoteVerifier, ProofFile, SignedCheckpoint};
 
 pub use error::StoreError;
@@ -137,4 +141,28 @@ pub trait Store: Send + Sync {
         let proof = self.inclusion_proof(index, size).await?;
         Ok(ProofFile { extra: None, index, proof, checkpoint_note: cp.note })
     }
+}
+
+/// The registry's reads (and the one operational write, credential use) over its projections.
+/// Registry *changes* are events appended through [`Store::submit`].
+#[async_trait]
+pub trait RegistryStore: Store {
+    /// One agent's record.
+    async fn agent(&self, id: &AgentId) -> Result<Option<Agent>, StoreError>;
+
+    /// Agents matching `query`, in id order, at most `query.limit`.
+    async fn agents(&self, query: &AgentQuery) -> Result<Vec<Agent>, StoreError>;
+
+    /// The events about one agent with their ledger indices, oldest first, after index `after`.
+    async fn agent_history(&self, id: &AgentId, after: Option<u64>, limit: u32)
+    -> Result<Vec<(u64, Event)>, StoreError>;
+
+    /// Credentials of one agent (or of every agent), each with its SHA-256 in hex.
+    async fn credentials(&self, agent: Option<&AgentId>) -> Result<Vec<(Credential, String)>, StoreError>;
+
+    /// Every owner named on an agent or offboarded.
+    async fn owners(&self) -> Result<Vec<OwnerSummary>, StoreError>;
+
+    /// Records when credentials last authenticated (not evidence; never replayed).
+    async fn record_credential_use(&self, uses: Vec<(String, Timestamp)>) -> Result<(), StoreError>;
 }

@@ -4,7 +4,7 @@
 //! empties its tables and applies every entry again, and the result must be identical to what
 //! the live appends produced (checked by [`crate::Store::projections_digest`]).
 
-use custos_core::Event;
+use custos_core::{Event, EventKind, registry::OwnerOffboarded};
 use rusqlite::Transaction;
 
 /// A projection kept in SQLite.
@@ -36,14 +36,23 @@ impl Projection for AgentEvents {
     }
 
     fn apply(&self, tx: &Transaction<'_>, index: u64, event: &Event) -> rusqlite::Result<()> {
-        let Some(agent) = &event.agent else { return Ok(()) };
-        tx.prepare_cached("INSERT INTO agent_events (agent, idx, kind) VALUES (?1, ?2, ?3)")?
-            .execute(rusqlite::params![agent.as_str(), index as i64, event.kind.as_str()])?;
+        let mut insert = tx.prepare_cached("INSERT INTO agent_events (agent, idx, kind) VALUES (?1, ?2, ?3)")?;
+        if let Some(agent) = &event.agent {
+            insert.execute(rusqlite::params![agent.as_str(), index as i64, event.kind.as_str()])?;
+        } else if event.kind == EventKind::OwnerOffboarded {
+            // An offboarding is about every agent it orphaned: it belongs in each one's history.
+            let p: OwnerOffboarded = event
+                .payload()
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(format!("agent_events: {e}").into()))?;
+            for agent in &p.agents {
+                insert.execute(rusqlite::params![agent.as_str(), index as i64, event.kind.as_str()])?;
+            }
+        }
         Ok(())
     }
 }
 
 /// The projections every store maintains.
 pub fn default_projections() -> Vec<Box<dyn Projection>> {
-    vec![Box::new(AgentEvents)]
+    vec![Box::new(AgentEvents), Box::new(crate::registry::Registry)]
 }

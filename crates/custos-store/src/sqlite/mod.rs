@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{oneshot, watch};
 
 use crate::{
-    PendingAppend, Progress, Receipt, ReplayReport, Store, StoreError, VerifyReport,
+    PendingAppend, Progress, Receipt, RegistryStore, ReplayReport, Store, StoreError, VerifyReport,
     projection::{Projection, default_projections},
 };
 use writer::{Msg, Writer};
@@ -459,5 +459,52 @@ impl Store for SqliteStore {
                 .map_err(|_| StoreError::Internal("the ledger writer thread panicked".into()))?;
         }
         result
+    }
+}
+
+#[async_trait]
+impl RegistryStore for SqliteStore {
+    async fn agent(&self, id: &custos_core::AgentId) -> Result<Option<custos_core::registry::Agent>, StoreError> {
+        let id = id.clone();
+        self.read(move |c| crate::registry::agent(c, &id)).await
+    }
+
+    async fn agents(
+        &self,
+        query: &custos_core::registry::AgentQuery,
+    ) -> Result<Vec<custos_core::registry::Agent>, StoreError> {
+        let query = query.clone();
+        self.read(move |c| crate::registry::agents(c, &query)).await
+    }
+
+    async fn agent_history(
+        &self,
+        id: &custos_core::AgentId,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, Event)>, StoreError> {
+        let id = id.clone();
+        self.read(move |c| crate::registry::history(c, &id, after, limit)).await
+    }
+
+    async fn credentials(
+        &self,
+        agent: Option<&custos_core::AgentId>,
+    ) -> Result<Vec<(custos_core::registry::Credential, String)>, StoreError> {
+        let agent = agent.cloned();
+        self.read(move |c| crate::registry::credentials(c, agent.as_ref())).await
+    }
+
+    async fn owners(&self) -> Result<Vec<custos_core::registry::OwnerSummary>, StoreError> {
+        self.read(|c| crate::registry::owners(c)).await
+    }
+
+    async fn record_credential_use(&self, uses: Vec<(String, custos_core::Timestamp)>) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Exec { f: Box::new(move |c| crate::registry::record_usage(c, &uses)), reply })?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 }

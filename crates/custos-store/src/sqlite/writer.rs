@@ -42,6 +42,11 @@ pub(crate) enum Msg {
     Shutdown {
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// A write outside the ledger (operational tables only), run between batches.
+    Exec {
+        f: Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 /// What the writer hands back for one committed entry.
@@ -141,6 +146,9 @@ impl Writer {
                 }
                 Some(Msg::Replay { progress, reply }) => {
                     let _ = reply.send(self.replay(&progress));
+                }
+                Some(Msg::Exec { f, reply }) => {
+                    let _ = reply.send(f(&self.conn));
                 }
                 Some(Msg::Shutdown { reply }) => {
                     // Everything queued before the shutdown is committed first.
