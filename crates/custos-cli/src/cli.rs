@@ -30,6 +30,17 @@ pub struct Cli {
     #[arg(long, global = true, env = env::MAX_BATCH, hide_short_help = true)]
     pub max_batch: Option<usize>,
 
+    /// Act through a running `custos up` at this URL (e.g. `http://127.0.0.1:7070`) instead of
+    /// on the data directory. The admin token comes from CUSTOS_ADMIN_TOKEN or the config's
+    /// `[client] admin_token_file`.
+    #[arg(long, global = true, env = env::SERVER)]
+    pub server: Option<String>,
+
+    /// Who to record as the actor of the events this command appends (default: $USER, else
+    /// `operator`).
+    #[arg(long, global = true, env = env::ACTOR)]
+    pub actor: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -41,6 +52,207 @@ pub enum Command {
     /// The evidence ledger: append, verify, prove, export.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// The agent registry: register, list, show, update, lifecycle, tokens.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Owners: list them, offboard one who left.
+    #[command(subcommand)]
+    Owner(OwnerCommand),
+    /// Run the service: the admin API (and later the gateway and console) on loopback.
+    Up(UpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The address to listen on (default: `[server] listen` in the config, else
+    /// 127.0.0.1:7070). Loopback only: the API has no TLS yet.
+    #[arg(long, env = env::LISTEN)]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Register a new agent (state `registered`).
+    Register(RegisterArgs),
+    /// List agents, with filters.
+    List(ListArgs),
+    /// Show one agent, its tokens and its event history with ledger indices.
+    Show(IdArg),
+    /// Change descriptive fields, or (alone) the owner.
+    Update(UpdateArgs),
+    /// Approve a registered agent (it needs an owner).
+    Approve(LifecycleArgs),
+    /// Suspend an active agent: its tokens stop working until it is resumed.
+    Suspend(LifecycleArgs),
+    /// Resume a suspended agent.
+    Resume(LifecycleArgs),
+    /// Retire an agent for good; every token is revoked.
+    Retire(LifecycleArgs),
+    /// An agent's tokens: issue, list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// The agent id, e.g. `payments/refund-bot`.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// The agent id: a stable slug such as `payments/refund-bot`.
+    pub id: String,
+    /// Where it runs: prod, staging or dev.
+    #[arg(long = "env")]
+    pub environment: String,
+    /// Display name (default: the id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Who is accountable (needed before approval).
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// A second accountable person.
+    #[arg(long)]
+    pub sponsor: Option<String>,
+    /// What the agent is for.
+    #[arg(long, default_value = "")]
+    pub purpose: String,
+    /// Risk tier: low, medium, high or critical.
+    #[arg(long = "tier", default_value = "medium")]
+    pub risk_tier: String,
+    /// A label (repeatable).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Days between recertifications (default 90).
+    #[arg(long = "recert-days")]
+    pub recert_interval_days: Option<u32>,
+    /// Why (recorded in the event).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only agents in this state.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Only agents of this owner.
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Only agents in this environment.
+    #[arg(long = "env")]
+    pub environment: Option<String>,
+    /// Only agents whose owner left and that are still registered or active.
+    #[arg(long)]
+    pub orphaned: bool,
+    /// Only agents past their recertification date.
+    #[arg(long)]
+    pub overdue: bool,
+    /// Only agents with this label.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// At most this many (1 to 1000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Continue after this agent id (the `next` of the previous page).
+    #[arg(long)]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("fields").multiple(true).args([
+    "name", "purpose", "environment", "risk_tier", "labels", "add_labels", "remove_labels",
+    "sponsor", "clear_sponsor", "recert_interval_days",
+]))]
+pub struct UpdateArgs {
+    /// The agent id.
+    pub id: String,
+    /// Hand the agent to a new owner (on its own: it is a separate event).
+    #[arg(long, conflicts_with = "fields")]
+    pub owner: Option<String>,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub purpose: Option<String>,
+    #[arg(long = "env")]
+    pub environment: Option<String>,
+    #[arg(long = "tier")]
+    pub risk_tier: Option<String>,
+    /// Replace all labels with these (repeatable).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Add a label (repeatable).
+    #[arg(long = "add-label")]
+    pub add_labels: Vec<String>,
+    /// Remove a label (repeatable).
+    #[arg(long = "remove-label")]
+    pub remove_labels: Vec<String>,
+    #[arg(long, conflicts_with = "clear_sponsor")]
+    pub sponsor: Option<String>,
+    #[arg(long)]
+    pub clear_sponsor: bool,
+    #[arg(long = "recert-days")]
+    pub recert_interval_days: Option<u32>,
+    /// Why (recorded in the event).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LifecycleArgs {
+    /// The agent id.
+    pub id: String,
+    /// Why (recorded in the event).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token; it is printed once and only its SHA-256 is kept.
+    Issue(TokenIssueArgs),
+    /// List an agent's tokens: id, created, expires, last used (never the token).
+    List(IdArg),
+    /// Revoke a token for good.
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenIssueArgs {
+    /// The agent id.
+    pub id: String,
+    /// Lifetime: a number and a unit, s, m, h, d or w (default 90d, at most 3650d).
+    #[arg(long)]
+    pub ttl: Option<String>,
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The agent id.
+    pub id: String,
+    /// The credential id (`cred_…`, from `token list`).
+    pub credential: String,
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OwnerCommand {
+    /// Every owner, with how many agents they hold and whether they left.
+    List,
+    /// Record that an owner left: every agent they own becomes orphaned until reassigned.
+    Offboard(OffboardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OffboardArgs {
+    /// The owner, as named on agents.
+    pub owner: String,
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -83,9 +295,6 @@ pub struct AppendArgs {
     /// The agent the event is about.
     #[arg(long)]
     pub agent: Option<String>,
-    /// Who is appending (default: $USER, else `operator`).
-    #[arg(long)]
-    pub actor: Option<String>,
     /// Read events from standard input, one JSON object per line
     /// (`{"kind":..,"data":{..},"agent":..}`), and print one acknowledgement per line as each
     /// becomes durable.

@@ -19,6 +19,14 @@ pub mod env {
     pub const CHECKPOINT_INTERVAL_MS: &str = "CUSTOS_CHECKPOINT_INTERVAL_MS";
     /// `[ledger] max_batch`.
     pub const MAX_BATCH: &str = "CUSTOS_MAX_BATCH";
+    /// `custos up --listen`, `[server] listen`.
+    pub const LISTEN: &str = "CUSTOS_LISTEN";
+    /// `--server`, `[client] server`.
+    pub const SERVER: &str = "CUSTOS_SERVER";
+    /// The admin token for `--server` (takes precedence over `[client] admin_token_file`).
+    pub const ADMIN_TOKEN: &str = "CUSTOS_ADMIN_TOKEN";
+    /// `--actor`.
+    pub const ACTOR: &str = "CUSTOS_ACTOR";
 }
 
 /// The file, as written.
@@ -27,7 +35,28 @@ pub mod env {
 pub struct FileConfig {
     #[serde(default)]
     pub ledger: LedgerConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub client: ClientConfig,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub server: Option<String>,
+    /// A file that holds the admin token (never the token itself in this file).
+    pub admin_token_file: Option<std::path::PathBuf>,
+}
+
+/// Where `custos up` listens by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +80,18 @@ checkpoint_interval_ms = 1000
 # transaction and one sync of the write-ahead log.
 # Env: CUSTOS_MAX_BATCH
 max_batch = 4096
+
+[server]
+# Where `custos up` serves the admin API. Loopback only (no TLS yet).
+# Flag: --listen. Env: CUSTOS_LISTEN
+listen = "127.0.0.1:7070"
+
+[client]
+# Commands given --server (env CUSTOS_SERVER) act through a running `custos up`.
+# server = "http://127.0.0.1:7070"
+# The admin token for that, read from a file readable only by you (env CUSTOS_ADMIN_TOKEN
+# takes precedence). Never put the token itself in this file.
+# admin_token_file = "/home/you/.config/custos/admin-token"
 "#;
 
 /// Reads the configuration file. A missing file at the default place means defaults; a file

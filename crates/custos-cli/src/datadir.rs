@@ -83,6 +83,19 @@ impl DataDir {
             .map_err(CliError::env)
     }
 
+    /// The SHA-256 of the admin token, as `custos init` stored it.
+    pub fn admin_token_sha256(&self) -> Result<[u8; 32], CliError> {
+        let path = self.path.join(TOKEN_FILE);
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the admin token hash `{}`", path.display()))
+            .map_err(CliError::env)?;
+        text.trim()
+            .strip_prefix("sha256:")
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| CliError::env(anyhow!("`{}` is not `sha256:` and 64 hex digits", path.display())))
+    }
+
     /// The verifier key, from `--key` if given, else from the signing key.
     pub fn verifier(&self, key: Option<&str>) -> Result<NoteVerifier, CliError> {
         match key {

@@ -1,6 +1,7 @@
 //! The `custos` binary: parse the command line, run the command, map the outcome to an exit
 //! code (0 ok, 1 error, 2 finding / not verified, 3 invalid input; DESIGN.md §11).
 
+mod backend;
 mod cli;
 mod cmd;
 mod config;
@@ -13,6 +14,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // TLS for `--server https://…` uses ring; installing it once keeps aws-lc out of the build.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -65,6 +65,11 @@ impl ActorId {
     pub fn system() -> Self {
         Self("custos".to_string())
     }
+
+    /// The actor for a request made with the admin token that names no one.
+    pub fn admin() -> Self {
+        Self("admin".to_string())
+    }
 }
 
 impl FromStr for ActorId {

@@ -538,8 +538,9 @@ pub struct AgentQuery {
     /// Only agents whose owner left and that are still registered or active (the ones that
     /// need someone to act), or only the others.
     pub orphaned: Option<bool>,
-    /// Only agents past their recertification date at this instant.
-    pub overdue_at: Option<Timestamp>,
+    /// `(true, now)`: only agents past their recertification date at `now`; `(false, now)`:
+    /// only the others.
+    pub overdue: Option<(bool, Timestamp)>,
     pub label: Option<Label>,
     /// Ids strictly after this one (keyset pagination).
     pub after: Option<AgentId>,

@@ -41,13 +41,13 @@ pub const MAX_PAGE: u32 = 1000;
 
 /// The registry service over a store.
 #[derive(Debug)]
-pub struct Registry<S> {
+pub struct Registry<S: ?Sized> {
     store: Arc<S>,
     lock: Mutex<()>,
     verifier: TokenVerifier,
 }
 
-impl<S: RegistryStore> Registry<S> {
+impl<S: RegistryStore + ?Sized> Registry<S> {
     /// Opens the registry and loads every live credential and agent state into memory.
     pub async fn open(store: Arc<S>) -> Result<Self, RegistryError> {
         let verifier = TokenVerifier::default();

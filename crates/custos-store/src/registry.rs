@@ -194,8 +194,12 @@ pub(crate) fn agents(conn: &Connection, q: &AgentQuery) -> Result<Vec<Agent>, St
         Some(false) => sql.push_str(" AND NOT (orphaned = 1 AND state IN ('registered', 'active'))"),
         None => {}
     }
-    if let Some(now) = q.overdue_at {
-        arg(&mut sql, " AND recert_due < ? AND state <> 'retired'", SqlValue::Text(now.to_string()));
+    match q.overdue {
+        Some((true, now)) => arg(&mut sql, " AND recert_due < ? AND state <> 'retired'", SqlValue::Text(now.to_string())),
+        Some((false, now)) => {
+            arg(&mut sql, " AND NOT (recert_due < ? AND state <> 'retired')", SqlValue::Text(now.to_string()))
+        }
+        None => {}
     }
     if let Some(l) = &q.label {
         arg(&mut sql, " AND id IN (SELECT agent FROM agent_labels WHERE label = ?)", SqlValue::Text(l.as_str().into()));

@@ -26,7 +26,38 @@ fn random32() -> anyhow::Result<[u8; 32]> {
     Ok(b)
 }
 
+/// What `init` made.
+#[derive(Debug, serde::Serialize)]
+pub struct Created {
+    pub data_dir: String,
+    pub origin: String,
+    pub verifier_key: String,
+    /// Shown once; only its SHA-256 is stored.
+    pub admin_token: String,
+}
+
 pub async fn run(cli: &Cli, args: &InitArgs) -> CliResult<Code> {
+    let created = create(cli, args).await?;
+    if cli.json {
+        output::json(&serde_json::to_value(&created).unwrap_or_default());
+    } else {
+        print_created(&created);
+    }
+    Ok(Code::Ok)
+}
+
+pub fn print_created(c: &Created) {
+    println!("created custos data dir `{}`", c.data_dir);
+    println!("  origin:        {}", c.origin);
+    println!("  verifier key:  {}", c.verifier_key);
+    println!("  config:        {}", std::path::Path::new(&c.data_dir).join(CONFIG_FILE).display());
+    println!();
+    println!("admin token (shown once; only its SHA-256 is stored):");
+    println!("  {}", c.admin_token);
+}
+
+/// Creates the data dir named by `--data-dir`.
+pub async fn create(cli: &Cli, args: &InitArgs) -> CliResult<Created> {
     let dir = &cli.data_dir;
     datadir::check_new(dir).map_err(CliError::env)?;
     let origin = match &args.origin {
@@ -51,25 +82,12 @@ pub async fn run(cli: &Cli, args: &InitArgs) -> CliResult<Code> {
         std::fs::remove_dir(dir).with_context(|| format!("cannot replace the empty `{}`", dir.display()))?;
     }
     std::fs::rename(&staging, dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-
-    let verifier_key = signer.verifier().encode();
-    if cli.json {
-        output::json(&serde_json::json!({
-            "data_dir": dir.display().to_string(),
-            "origin": origin,
-            "verifier_key": verifier_key,
-            "admin_token": token,
-        }));
-    } else {
-        println!("created custos data dir `{}`", dir.display());
-        println!("  origin:        {origin}");
-        println!("  verifier key:  {verifier_key}");
-        println!("  config:        {}", dir.join(CONFIG_FILE).display());
-        println!();
-        println!("admin token (shown once; only its SHA-256 is stored):");
-        println!("  {token}");
-    }
-    Ok(Code::Ok)
+    Ok(Created {
+        data_dir: dir.display().to_string(),
+        origin,
+        verifier_key: signer.verifier().encode(),
+        admin_token: token,
+    })
 }
 
 async fn build(staging: &std::path::Path, signer: &NoteSigner, token: &str) -> anyhow::Result<()> {

@@ -44,14 +44,27 @@ fn reader(dir: &DataDir, key: Option<&str>) -> CliResult<SqliteStore> {
     Ok(SqliteStore::open_read_only(&dir.db(), verifier)?)
 }
 
-fn actor(args: &AppendArgs) -> CliResult<Actor> {
-    let id = match &args.actor {
+/// Who the events of this command name as actor: `--actor`, else $USER, else `operator`.
+pub fn actor(cli: &Cli) -> CliResult<Actor> {
+    let id = match &cli.actor {
         Some(a) => a.clone(),
         None => std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "operator".into()),
     };
     let id: ActorId = id.parse().map_err(|e| CliError::input(anyhow!("invalid --actor: {e}")))?;
     Ok(Actor::user(id))
 }
+
+/// Kinds only the registry may append: an operator-made `agent.state_changed` would bypass
+/// the lifecycle rules.
+const REGISTRY_KINDS: &[EventKind] = &[
+    EventKind::AgentRegistered,
+    EventKind::AgentUpdated,
+    EventKind::AgentOwnerChanged,
+    EventKind::AgentStateChanged,
+    EventKind::CredentialIssued,
+    EventKind::CredentialRevoked,
+    EventKind::OwnerOffboarded,
+];
 
 /// One event as given on the command line or on a line of standard input.
 #[derive(Debug, Deserialize)]
@@ -70,6 +83,11 @@ fn build_event(
     agent: Option<&str>,
 ) -> Result<Event, anyhow::Error> {
     let kind: EventKind = kind.parse()?;
+    if REGISTRY_KINDS.contains(&kind) {
+        return Err(anyhow!(
+            "`{kind}` events are appended by the registry, which checks the lifecycle rules; use `custos agent …` or `custos owner …`"
+        ));
+    }
     let agent: Option<AgentId> = agent.map(str::parse).transpose()?;
     let event = Event::from_parts(kind, actor.clone(), agent, data)?;
     // Check the size limit here, before anything is queued.
@@ -88,7 +106,7 @@ fn receipt_json(r: &Receipt) -> serde_json::Value {
 }
 
 async fn append(cli: &Cli, dir: &DataDir, file: &config::FileConfig, args: &AppendArgs) -> CliResult<Code> {
-    let actor = actor(args)?;
+    let actor = actor(cli)?;
     if args.stdin {
         return append_stdin(cli, dir, file, &actor).await;
     }

@@ -1,7 +1,9 @@
 //! One module per subcommand; `run` dispatches.
 
+mod agent;
 mod init;
-mod ledger;
+pub(crate) mod ledger;
+mod up;
 
 use crate::{
     cli::{Cli, Command},
@@ -17,6 +19,9 @@ pub fn run(cli: Cli) -> CliResult<Code> {
         match &cli.command {
             Command::Init(args) => init::run(&cli, args).await,
             Command::Ledger(cmd) => ledger::run(&cli, cmd).await,
+            Command::Agent(cmd) => agent::run(&cli, cmd).await,
+            Command::Owner(cmd) => agent::run_owner(&cli, cmd).await,
+            Command::Up(args) => up::run(&cli, args).await,
         }
     })
 }

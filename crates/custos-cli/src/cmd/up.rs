@@ -1,0 +1,88 @@
+//! `custos up`: the long-running service on loopback.
+//!
+//! On first run it creates the data dir (showing the admin token once). It serves until SIGINT
+//! or SIGTERM, then stops accepting, lets requests in flight finish, and closes the ledger,
+//! which commits every pending append and signs a final checkpoint.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::anyhow;
+use custos_registry::Registry;
+use custos_server::AppState;
+use custos_store::{RegistryStore, sqlite::SqliteStore};
+
+use crate::{
+    cli::{Cli, InitArgs, UpArgs},
+    cmd::init,
+    config,
+    datadir::DataDir,
+    error::{CliError, CliResult, Code},
+};
+
+pub async fn run(cli: &Cli, args: &UpArgs) -> CliResult<Code> {
+    if !cli.data_dir.exists() {
+        let created = init::create(cli, &InitArgs { origin: None }).await?;
+        if cli.json {
+            println!("{}", serde_json::to_string(&created).unwrap_or_default());
+        } else {
+            init::print_created(&created);
+            println!();
+        }
+    }
+    let dir = DataDir::open(&cli.data_dir)?;
+    let file = config::load(cli)?;
+    let listen = args.listen.clone().or(file.server.listen.clone()).unwrap_or_else(|| config::DEFAULT_LISTEN.into());
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|e| CliError::input(anyhow!("--listen: `{listen}` is not an address and port such as 127.0.0.1:7070 ({e})")))?;
+    if !addr.ip().is_loopback() {
+        return Err(CliError::input(anyhow!(
+            "--listen: `{addr}` is not a loopback address; the admin API has no TLS yet, so it only listens on 127.0.0.0/8 or ::1"
+        )));
+    }
+    let store = SqliteStore::open(&dir.db(), dir.signer()?, config::store_options(cli, &file))?;
+    let verifier = dir.verifier(None)?;
+    let admin = dir.admin_token_sha256()?;
+    let store: Arc<dyn RegistryStore> = Arc::new(store);
+    let registry = Arc::new(Registry::open(store.clone()).await?);
+    let state = AppState::new(registry, admin, verifier);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| CliError::env(anyhow!("cannot listen on {addr}: {e}")))?;
+    let bound = listener.local_addr().map_err(|e| CliError::env(anyhow!("{e}")))?;
+    if cli.json {
+        println!("{}", serde_json::json!({"listening": format!("http://{bound}"), "data_dir": dir.path.display().to_string()}));
+    } else {
+        println!("custos up: admin API on http://{bound}/api/v1 (data dir `{}`)", dir.path.display());
+        println!("stop with Ctrl-C (SIGINT) or SIGTERM; pending appends are flushed first");
+    }
+    custos_server::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| CliError::env(anyhow!("the server failed: {e}")))?;
+    let size = store.size().await.ok();
+    if !cli.json {
+        println!("custos up: stopped; ledger closed{}", size.map(|s| format!(" at {s} entries")).unwrap_or_default());
+    }
+    Ok(Code::Ok)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
