@@ -40,8 +40,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use extract::ACTOR_HEADER;
-pub use routes::ledger::{CheckpointView, ConsistencyView, LedgerSummary, ProofView, VerifyView};
 pub use routes::agents::OwnerOffboardedView;
+pub use routes::ledger::{CheckpointView, ConsistencyView, LedgerSummary, ProofView, VerifyView};
+
+/// The syntax of an agent id (custos_core::AgentId), as a regular expression.
+pub const AGENT_ID_PATTERN: &str = "^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$";
 
 /// Largest request body.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -67,7 +70,11 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    pub fn new(registry: Arc<Registry<dyn RegistryStore>>, admin_token_sha256: [u8; 32], verifier: NoteVerifier) -> Arc<Self> {
+    pub fn new(
+        registry: Arc<Registry<dyn RegistryStore>>,
+        admin_token_sha256: [u8; 32],
+        verifier: NoteVerifier,
+    ) -> Arc<Self> {
         Arc::new(Self {
             registry,
             admin_token_sha256,
@@ -150,7 +157,10 @@ fn add_common_responses(api: &mut openapi::OpenApi) {
         RefOr::T(
             ResponseBuilder::new()
                 .description(d)
-                .content("application/json", ContentBuilder::new().schema(Some(openapi::Ref::from_schema_name("ErrorBody"))).build())
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(openapi::Ref::from_schema_name("ErrorBody"))).build(),
+                )
                 .build(),
         )
     };
@@ -161,6 +171,22 @@ fn add_common_responses(api: &mut openapi::OpenApi) {
             (HttpMethod::Patch, item.patch.as_mut()),
         ] {
             let Some(op) = op else { continue };
+            // Path parameters get the syntax their parser accepts, so clients (and fuzzers)
+            // know what a well-formed value is.
+            for p in op.parameters.iter_mut().flatten() {
+                if p.parameter_in != ParameterIn::Path {
+                    continue;
+                }
+                let pattern = match p.name.as_str() {
+                    "id" => AGENT_ID_PATTERN,
+                    "owner" => r"^\S{1,128}$",
+                    "credential" => "^cred_[0-9a-f]{16}$",
+                    _ => continue,
+                };
+                p.schema = Some(RefOr::T(openapi::Schema::Object(
+                    openapi::ObjectBuilder::new().schema_type(openapi::Type::String).pattern(Some(pattern)).build(),
+                )));
+            }
             let r = &mut op.responses.responses;
             r.entry("400".into()).or_insert_with(|| error("Invalid input; the message names the field"));
             r.entry("401".into()).or_insert_with(|| error("Missing or wrong admin token"));
@@ -174,7 +200,9 @@ fn add_common_responses(api: &mut openapi::OpenApi) {
                     .name("X-Custos-Actor")
                     .parameter_in(ParameterIn::Header)
                     .description(Some("Who to record as the actor (default `admin`)"))
-                    .schema(Some(openapi::ObjectBuilder::new().schema_type(openapi::Type::String).pattern(Some(r"^\S{1,128}$"))))
+                    .schema(Some(
+                        openapi::ObjectBuilder::new().schema_type(openapi::Type::String).pattern(Some(r"^\S{1,128}$")),
+                    ))
                     .build();
                 op.parameters.get_or_insert_with(Vec::new).push(actor);
             }
@@ -200,7 +228,11 @@ async fn require_admin(State(st): State<Arc<AppState>>, req: Request, next: Next
 /// Serves until `shutdown` resolves, then stops accepting, lets requests in flight finish,
 /// writes the last credential use times and closes the store (flushing pending appends and
 /// signing a final checkpoint).
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (router, _) = router(state.clone());
     let flusher = {
         let st = state.clone();

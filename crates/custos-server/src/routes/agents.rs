@@ -5,7 +5,10 @@ use std::sync::Arc;
 use axum::{Json, extract::State, http::StatusCode};
 use custos_core::{
     AgentId, Timestamp,
-    registry::{Agent, AgentQuery, AgentState, Credential, Environment, Label, LifecycleOp, OwnerId, OwnerOffboarded, OwnerSummary},
+    registry::{
+        Agent, AgentQuery, AgentState, Credential, Environment, Label, LifecycleOp, OwnerId, OwnerOffboarded,
+        OwnerSummary,
+    },
 };
 use custos_registry::{
     AgentPage, ChangeOwner, HistoryPage, IssueToken, IssuedToken, Outcome, Reason, RegisterAgent, UpdateAgent,
@@ -55,7 +58,8 @@ pub async fn list(State(st): St, ApiQuery(p): ApiQuery<ListParams>) -> ApiResult
     if !(1..=custos_registry::MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid(format!("limit: must be between 1 and {}", custos_registry::MAX_PAGE)));
     }
-    let after = p.after.as_deref().map(|a| a.parse()).transpose().map_err(|e| ApiError::invalid(format!("after: {e}")))?;
+    let after =
+        p.after.as_deref().map(|a| a.parse()).transpose().map_err(|e| ApiError::invalid(format!("after: {e}")))?;
     let q = AgentQuery {
         state: p.state,
         owner: p.owner,
@@ -120,7 +124,13 @@ pub async fn change_owner(
     Ok(Json(st.registry.change_owner(&actor, &agent_id(&id)?, req).await?))
 }
 
-async fn lifecycle(st: Arc<AppState>, actor: custos_core::Actor, id: String, op: LifecycleOp, req: Reason) -> ApiResult<Outcome<Agent>> {
+async fn lifecycle(
+    st: Arc<AppState>,
+    actor: custos_core::Actor,
+    id: String,
+    op: LifecycleOp,
+    req: Reason,
+) -> ApiResult<Outcome<Agent>> {
     Ok(Json(st.registry.lifecycle(&actor, &agent_id(&id)?, op, req).await?))
 }
 
@@ -128,10 +138,10 @@ macro_rules! lifecycle_route {
     ($name:ident, $op:expr, $path:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = "agents", request_body = Reason,
-            params(("id" = String, Path, description = "Agent id, percent-encoded")),
-            responses((status = 200, description = "State changed", body = Outcome<Agent>),
-                      (status = 404, description = "Unknown agent", body = ErrorBody),
-                      (status = 409, description = "The lifecycle refuses this transition", body = ErrorBody)))]
+                    params(("id" = String, Path, description = "Agent id, percent-encoded")),
+                    responses((status = 200, description = "State changed", body = Outcome<Agent>),
+                              (status = 404, description = "Unknown agent", body = ErrorBody),
+                              (status = 409, description = "The lifecycle refuses this transition", body = ErrorBody)))]
         pub async fn $name(
             State(st): St,
             ApiActor(actor): ApiActor,
@@ -143,10 +153,25 @@ macro_rules! lifecycle_route {
     };
 }
 
-lifecycle_route!(approve, LifecycleOp::Approve, "/api/v1/agents/{id}/approve", "Approve a registered agent (needs an owner).");
-lifecycle_route!(suspend, LifecycleOp::Suspend, "/api/v1/agents/{id}/suspend", "Suspend an active agent: its tokens stop working until resumed.");
+lifecycle_route!(
+    approve,
+    LifecycleOp::Approve,
+    "/api/v1/agents/{id}/approve",
+    "Approve a registered agent (needs an owner)."
+);
+lifecycle_route!(
+    suspend,
+    LifecycleOp::Suspend,
+    "/api/v1/agents/{id}/suspend",
+    "Suspend an active agent: its tokens stop working until resumed."
+);
 lifecycle_route!(resume, LifecycleOp::Resume, "/api/v1/agents/{id}/resume", "Resume a suspended agent.");
-lifecycle_route!(retire, LifecycleOp::Retire, "/api/v1/agents/{id}/retire", "Retire an agent for good, revoking every token.");
+lifecycle_route!(
+    retire,
+    LifecycleOp::Retire,
+    "/api/v1/agents/{id}/retire",
+    "Retire an agent for good, revoking every token."
+);
 
 /// Paging of an agent's history.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -165,7 +190,11 @@ pub struct HistoryParams {
     params(("id" = String, Path, description = "Agent id, percent-encoded"), HistoryParams),
     responses((status = 200, description = "Events, oldest first", body = HistoryPage),
               (status = 404, description = "Unknown agent", body = ErrorBody)))]
-pub async fn history(State(st): St, ApiPath(id): ApiPath<String>, ApiQuery(p): ApiQuery<HistoryParams>) -> ApiResult<HistoryPage> {
+pub async fn history(
+    State(st): St,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<HistoryParams>,
+) -> ApiResult<HistoryPage> {
     let limit = p.limit.unwrap_or(custos_registry::MAX_PAGE);
     if !(1..=custos_registry::MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid(format!("limit: must be between 1 and {}", custos_registry::MAX_PAGE)));

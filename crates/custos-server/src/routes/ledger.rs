@@ -62,7 +62,12 @@ pub async fn summary(State(st): St) -> Result<Json<LedgerSummary>, ApiError> {
     responses((status = 200, description = "The latest checkpoint", body = CheckpointView),
               (status = 404, description = "None signed yet", body = ErrorBody)))]
 pub async fn checkpoint(State(st): St) -> Result<Json<CheckpointView>, ApiError> {
-    let cp = st.registry.store().latest_checkpoint().await?.ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))?;
+    let cp = st
+        .registry
+        .store()
+        .latest_checkpoint()
+        .await?
+        .ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))?;
     Ok(Json(CheckpointView::from(&cp)))
 }
 
@@ -94,7 +99,8 @@ pub struct ProofView {
               (status = 404, description = "No such checkpoint", body = ErrorBody)))]
 pub async fn proof(State(st): St, ApiQuery(p): ApiQuery<ProofParams>) -> Result<Json<ProofView>, ApiError> {
     let file = st.registry.store().proof_file(p.index, p.size).await?;
-    let cp = SignedCheckpoint::open(&file.checkpoint_note, &st.verifier).map_err(|e| ApiError::internal(e.to_string()))?;
+    let cp =
+        SignedCheckpoint::open(&file.checkpoint_note, &st.verifier).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(ProofView {
         index: file.index,
         proof: file.proof.iter().map(|h| h.to_base64()).collect(),
@@ -127,7 +133,10 @@ pub struct ConsistencyView {
 /// The consistency proof between two tree sizes.
 #[utoipa::path(get, path = "/api/v1/ledger/consistency", tag = "ledger", params(ConsistencyParams),
     responses((status = 200, description = "The proof", body = ConsistencyView)))]
-pub async fn consistency(State(st): St, ApiQuery(p): ApiQuery<ConsistencyParams>) -> Result<Json<ConsistencyView>, ApiError> {
+pub async fn consistency(
+    State(st): St,
+    ApiQuery(p): ApiQuery<ConsistencyParams>,
+) -> Result<Json<ConsistencyView>, ApiError> {
     if p.from > p.to {
         return Err(ApiError::invalid("from: must not be larger than `to`"));
     }
@@ -181,7 +190,12 @@ impl VerifyView {
     responses((status = 200, description = "The latest result", body = VerifyView),
               (status = 404, description = "Not verified yet", body = ErrorBody)))]
 pub async fn verify_status(State(st): St) -> Result<Json<VerifyView>, ApiError> {
-    st.last_verify.lock().await.clone().map(Json).ok_or_else(|| ApiError::not_found("the ledger has not been verified yet; POST to run it"))
+    st.last_verify
+        .lock()
+        .await
+        .clone()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("the ledger has not been verified yet; POST to run it"))
 }
 
 /// Verify the whole ledger now: every leaf, node and checkpoint.
