@@ -12,8 +12,8 @@ use custos_core::{
     registry::{Agent, AgentQuery, Credential, LifecycleOp, OwnerId, OwnerSummary},
 };
 use custos_registry::{
-    AgentPage, ChangeOwner, ErrorClass, HistoryPage, IssueToken, IssuedToken, Outcome, Reason, RegisterAgent,
-    Registry, RegistryError, UpdateAgent,
+    AgentPage, ChangeOwner, ErrorClass, HistoryPage, IssueToken, IssuedToken, Outcome, Reason, RegisterAgent, Registry,
+    RegistryError, UpdateAgent,
 };
 use custos_server::{ErrorBody, OwnerOffboardedView};
 use custos_store::{RegistryStore, StoreError, sqlite::SqliteStore};
@@ -163,7 +163,13 @@ impl Backend {
         }
     }
 
-    pub async fn lifecycle(&self, actor: &Actor, id: &AgentId, op: LifecycleOp, req: Reason) -> CliResult<Outcome<Agent>> {
+    pub async fn lifecycle(
+        &self,
+        actor: &Actor,
+        id: &AgentId,
+        op: LifecycleOp,
+        req: Reason,
+    ) -> CliResult<Outcome<Agent>> {
         match self {
             Backend::Direct { registry, .. } => Ok(registry.lifecycle(actor, id, op, req).await?),
             Backend::Remote(r) => {
@@ -190,7 +196,13 @@ impl Backend {
         }
     }
 
-    pub async fn revoke_token(&self, actor: &Actor, id: &AgentId, cred: &str, req: Reason) -> CliResult<Outcome<Credential>> {
+    pub async fn revoke_token(
+        &self,
+        actor: &Actor,
+        id: &AgentId,
+        cred: &str,
+        req: Reason,
+    ) -> CliResult<Outcome<Credential>> {
         match self {
             Backend::Direct { registry, .. } => Ok(registry.revoke_token(actor, id, cred, req).await?),
             Backend::Remote(r) => {
@@ -207,7 +219,12 @@ impl Backend {
         }
     }
 
-    pub async fn offboard(&self, actor: &Actor, owner: &OwnerId, req: Reason) -> CliResult<Outcome<OwnerOffboardedView>> {
+    pub async fn offboard(
+        &self,
+        actor: &Actor,
+        owner: &OwnerId,
+        req: Reason,
+    ) -> CliResult<Outcome<OwnerOffboardedView>> {
         match self {
             Backend::Direct { registry, .. } => {
                 let o = registry.offboard(actor, owner, req).await?;
@@ -252,7 +269,9 @@ impl Remote {
             Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
             _ => match &file.client.admin_token_file {
                 Some(p) => std::fs::read_to_string(p)
-                    .map_err(|e| CliError::env(anyhow!("cannot read `[client] admin_token_file` `{}`: {e}", p.display())))?
+                    .map_err(|e| {
+                        CliError::env(anyhow!("cannot read `[client] admin_token_file` `{}`: {e}", p.display()))
+                    })?
                     .trim()
                     .to_string(),
                 None => {
@@ -283,7 +302,10 @@ impl Remote {
         actor: &Actor,
         body: Option<&B>,
     ) -> CliResult<T> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).header(custos_server::ACTOR_HEADER, actor.id.as_str());
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header(custos_server::ACTOR_HEADER, actor.id.as_str());
         if let Some(b) = body {
             req = req.json(b);
         }

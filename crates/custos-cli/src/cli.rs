@@ -124,8 +124,8 @@ pub struct RegisterArgs {
     /// A label (repeatable).
     #[arg(long = "label")]
     pub labels: Vec<String>,
-    /// Days between recertifications (default 90).
-    #[arg(long = "recert-days")]
+    /// Days between recertifications, 1 to 3650 (default 90).
+    #[arg(long = "recert-days", value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub recert_interval_days: Option<u32>,
     /// Why (recorded in the event).
     #[arg(long)]
@@ -192,7 +192,8 @@ pub struct UpdateArgs {
     pub sponsor: Option<String>,
     #[arg(long)]
     pub clear_sponsor: bool,
-    #[arg(long = "recert-days")]
+    /// Days between recertifications, 1 to 3650.
+    #[arg(long = "recert-days", value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub recert_interval_days: Option<u32>,
     /// Why (recorded in the event).
     #[arg(long)]

@@ -95,7 +95,10 @@ fn validate_map(kind: EventKind, data: &Map<String, Value>) -> Result<(), CoreEr
     }
 }
 
-fn typed<P: Payload>(data: &Map<String, Value>, check: impl Fn(Result<(), serde_json::Error>) -> Result<(), CoreError>) -> Result<(), CoreError> {
+fn typed<P: Payload>(
+    data: &Map<String, Value>,
+    check: impl Fn(Result<(), serde_json::Error>) -> Result<(), CoreError>,
+) -> Result<(), CoreError> {
     check(P::deserialize(Value::Object(data.clone())).map(drop))
 }
 

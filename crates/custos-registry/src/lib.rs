@@ -20,9 +20,9 @@ use std::{collections::BTreeSet, sync::Arc};
 use custos_core::{
     Actor, AgentId, Event, EventKind, Payload,
     registry::{
-        Agent, AgentChanges, AgentOwnerChanged, AgentQuery, AgentRegistered, AgentState, AgentStateChanged, AgentUpdated,
-        Change, Credential, CredentialIssued, CredentialRevoked, LifecycleOp, MAX_RECERT_DAYS, OwnerId, OwnerOffboarded,
-        OwnerSummary, transition,
+        Agent, AgentChanges, AgentOwnerChanged, AgentQuery, AgentRegistered, AgentState, AgentStateChanged,
+        AgentUpdated, Change, Credential, CredentialIssued, CredentialRevoked, LifecycleOp, MAX_RECERT_DAYS, OwnerId,
+        OwnerOffboarded, OwnerSummary, transition,
     },
 };
 use custos_store::{RegistryStore, StoreError};
@@ -53,7 +53,8 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
         let verifier = TokenVerifier::default();
         let mut after = None;
         loop {
-            let page = store.agents(&AgentQuery { after: after.clone(), limit: MAX_PAGE, ..Default::default() }).await?;
+            let page =
+                store.agents(&AgentQuery { after: after.clone(), limit: MAX_PAGE, ..Default::default() }).await?;
             for a in &page {
                 verifier.set_agent(&a.id, a.state);
             }
@@ -84,8 +85,26 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
         self.verifier.clone()
     }
 
-    async fn append<P: Payload>(&self, actor: &Actor, agent: Option<&AgentId>, payload: &P) -> Result<u64, RegistryError> {
+    async fn append<P: Payload>(
+        &self,
+        actor: &Actor,
+        agent: Option<&AgentId>,
+        payload: &P,
+    ) -> Result<u64, RegistryError> {
         let event = Event::new(actor.clone(), agent.cloned(), payload)?;
+        Ok(self.store.append(event).await?.index)
+    }
+
+    /// Appends with the event stamped `ts` (for payloads that contain times derived from it).
+    async fn append_at<P: Payload>(
+        &self,
+        actor: &Actor,
+        agent: Option<&AgentId>,
+        payload: &P,
+        ts: custos_core::Timestamp,
+    ) -> Result<u64, RegistryError> {
+        let mut event = Event::new(actor.clone(), agent.cloned(), payload)?;
+        event.ts = ts;
         Ok(self.store.append(event).await?.index)
     }
 
@@ -94,8 +113,7 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
     }
 
     async fn offboarded(&self, owner: &OwnerId) -> Result<bool, RegistryError> {
-        // Owners are few; the list is one grouped query.
-        Ok(self.store.owners().await?.iter().any(|o| o.owner == *owner && o.offboarded_at.is_some()))
+        Ok(self.store.offboarded_at(owner).await?.is_some())
     }
 
     async fn check_owner(&self, field: &'static str, owner: &OwnerId) -> Result<(), RegistryError> {
@@ -137,17 +155,25 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
         if let Some(l) = &changes.labels
             && l.to.len() > custos_core::registry::MAX_LABELS
         {
-            return Err(RegistryError::Invalid(format!("labels: at most {} labels", custos_core::registry::MAX_LABELS)));
+            return Err(RegistryError::Invalid(format!(
+                "labels: at most {} labels",
+                custos_core::registry::MAX_LABELS
+            )));
         }
         if changes.is_empty() {
-            return Err(RegistryError::Invalid("body: nothing to change (every field given equals the current value)".into()));
+            return Err(RegistryError::Invalid("nothing to change: every field given equals the current value".into()));
         }
         let index = self.append(actor, Some(id), &AgentUpdated { changes, reason: reason(req.reason) }).await?;
         Ok(Outcome { value: self.current(id).await?, event: EventRef::new(index, EventKind::AgentUpdated) })
     }
 
     /// Names a new owner; this also ends an orphaning.
-    pub async fn change_owner(&self, actor: &Actor, id: &AgentId, req: ChangeOwner) -> Result<Outcome<Agent>, RegistryError> {
+    pub async fn change_owner(
+        &self,
+        actor: &Actor,
+        id: &AgentId,
+        req: ChangeOwner,
+    ) -> Result<Outcome<Agent>, RegistryError> {
         req.validate()?;
         let _guard = self.lock.lock().await;
         let agent = self.current(id).await?;
@@ -191,7 +217,12 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
     }
 
     /// Records that an owner left: every agent they own that is not retired becomes orphaned.
-    pub async fn offboard(&self, actor: &Actor, owner: &OwnerId, req: Reason) -> Result<Outcome<OwnerOffboarded>, RegistryError> {
+    pub async fn offboard(
+        &self,
+        actor: &Actor,
+        owner: &OwnerId,
+        req: Reason,
+    ) -> Result<Outcome<OwnerOffboarded>, RegistryError> {
         req.validate()?;
         let _guard = self.lock.lock().await;
         if self.offboarded(owner).await? {
@@ -200,7 +231,8 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
         let mut agents = Vec::new();
         let mut after = None;
         loop {
-            let q = AgentQuery { owner: Some(owner.clone()), after: after.clone(), limit: MAX_PAGE, ..Default::default() };
+            let q =
+                AgentQuery { owner: Some(owner.clone()), after: after.clone(), limit: MAX_PAGE, ..Default::default() };
             let page = self.store.agents(&q).await?;
             agents.extend(page.iter().filter(|a| a.state != AgentState::Retired).map(|a| a.id.clone()));
             match page.last() {
@@ -214,14 +246,20 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
     }
 
     /// Issues a token. The token is in the result and nowhere else: only its SHA-256 is kept.
-    pub async fn issue_token(&self, actor: &Actor, id: &AgentId, req: IssueToken) -> Result<Outcome<IssuedToken>, RegistryError> {
+    pub async fn issue_token(
+        &self,
+        actor: &Actor,
+        id: &AgentId,
+        req: IssueToken,
+    ) -> Result<Outcome<IssuedToken>, RegistryError> {
         let ttl = req.validate()?;
         let _guard = self.lock.lock().await;
         let agent = self.current(id).await?;
         refuse_retired(&agent, "issue a token to")?;
         let (token, hash) = token::generate()?;
         let cred_id = token::new_credential_id()?;
-        let expires_at = custos_core::Timestamp::now()
+        let now = custos_core::Timestamp::now();
+        let expires_at = now
             .as_jiff()
             .checked_add(jiff::SignedDuration::from_secs(ttl as i64))
             .map(custos_core::Timestamp::from_jiff)
@@ -232,7 +270,8 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
             expires_at: Some(expires_at),
             reason: reason(req.reason),
         };
-        let index = self.append(actor, Some(id), &p).await?;
+        // The event's time is the credential's creation time: expiry is exactly ttl after it.
+        let index = self.append_at(actor, Some(id), &p, now).await?;
         self.verifier.add(cred_id.clone(), id.clone(), hash, Some(expires_at));
         let credential = self.credential(id, &cred_id).await?;
         Ok(Outcome {
@@ -259,7 +298,10 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
         let p = CredentialRevoked { id: credential.to_string(), reason: reason(req.reason) };
         let index = self.append(actor, Some(id), &p).await?;
         self.verifier.remove(credential);
-        Ok(Outcome { value: self.credential(id, credential).await?, event: EventRef::new(index, EventKind::CredentialRevoked) })
+        Ok(Outcome {
+            value: self.credential(id, credential).await?,
+            event: EventRef::new(index, EventKind::CredentialRevoked),
+        })
     }
 
     async fn credential(&self, id: &AgentId, credential: &str) -> Result<Credential, RegistryError> {
@@ -318,7 +360,10 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
 
 fn refuse_retired(agent: &Agent, what: &str) -> Result<(), RegistryError> {
     if agent.state == AgentState::Retired {
-        return Err(RegistryError::Conflict(format!("cannot {what} `{}`: it is retired (retirement is final)", agent.id)));
+        return Err(RegistryError::Conflict(format!(
+            "cannot {what} `{}`: it is retired (retirement is final)",
+            agent.id
+        )));
     }
     Ok(())
 }
@@ -435,7 +480,9 @@ impl IssueToken {
         check_reason(&self.reason)?;
         let ttl = self.ttl_seconds.unwrap_or(DEFAULT_TOKEN_TTL_SECS);
         if ttl == 0 || ttl > MAX_TOKEN_TTL_SECS {
-            return Err(RegistryError::Invalid(format!("ttl_seconds: must be between 1 and {MAX_TOKEN_TTL_SECS} (ten years)")));
+            return Err(RegistryError::Invalid(format!(
+                "ttl_seconds: must be between 1 and {MAX_TOKEN_TTL_SECS} (ten years)"
+            )));
         }
         Ok(ttl)
     }

@@ -20,7 +20,7 @@ use std::{future::Future, pin::Pin, sync::Arc};
 use async_trait::async_trait;
 use custos_core::{
     AgentId, Event, Timestamp,
-    registry::{Agent, AgentQuery, Credential, OwnerSummary},
+    registry::{Agent, AgentQuery, Credential, OwnerId, OwnerSummary},
 };
 use custos_ledger::{Hash, NoteVerifier, ProofFile, SignedCheckpoint};
 
@@ -154,14 +154,21 @@ pub trait RegistryStore: Store {
     async fn agents(&self, query: &AgentQuery) -> Result<Vec<Agent>, StoreError>;
 
     /// The events about one agent with their ledger indices, oldest first, after index `after`.
-    async fn agent_history(&self, id: &AgentId, after: Option<u64>, limit: u32)
-    -> Result<Vec<(u64, Event)>, StoreError>;
+    async fn agent_history(
+        &self,
+        id: &AgentId,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, Event)>, StoreError>;
 
     /// Credentials of one agent (or of every agent), each with its SHA-256 in hex.
     async fn credentials(&self, agent: Option<&AgentId>) -> Result<Vec<(Credential, String)>, StoreError>;
 
     /// Every owner named on an agent or offboarded.
     async fn owners(&self) -> Result<Vec<OwnerSummary>, StoreError>;
+
+    /// When `owner` was offboarded, if they were.
+    async fn offboarded_at(&self, owner: &OwnerId) -> Result<Option<Timestamp>, StoreError>;
 
     /// Records when credentials last authenticated (not evidence; never replayed).
     async fn record_credential_use(&self, uses: Vec<(String, Timestamp)>) -> Result<(), StoreError>;

@@ -12,7 +12,7 @@ use custos_core::{
     AgentId, Entry, Event, EventKind, Timestamp,
     registry::{
         Agent, AgentChange, AgentQuery, AgentRegistered, AgentState, AgentStateChanged, Credential, CredentialIssued,
-        CredentialRevoked, OwnerOffboarded, OwnerSummary,
+        CredentialRevoked, OwnerId, OwnerOffboarded, OwnerSummary,
     },
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params, types::Value as SqlValue};
@@ -41,12 +41,7 @@ impl Projection for Registry {
     }
 
     fn tables(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("agents", "id"),
-            ("agent_labels", "label, agent"),
-            ("credentials", "id"),
-            ("offboarded_owners", "owner"),
-        ]
+        &[("agents", "id"), ("agent_labels", "label, agent"), ("credentials", "id"), ("offboarded_owners", "owner")]
     }
 
     fn apply(&self, tx: &Transaction<'_>, index: u64, event: &Event) -> rusqlite::Result<()> {
@@ -195,7 +190,9 @@ pub(crate) fn agents(conn: &Connection, q: &AgentQuery) -> Result<Vec<Agent>, St
         None => {}
     }
     match q.overdue {
-        Some((true, now)) => arg(&mut sql, " AND recert_due < ? AND state <> 'retired'", SqlValue::Text(now.to_string())),
+        Some((true, now)) => {
+            arg(&mut sql, " AND recert_due < ? AND state <> 'retired'", SqlValue::Text(now.to_string()))
+        }
         Some((false, now)) => {
             arg(&mut sql, " AND NOT (recert_due < ? AND state <> 'retired')", SqlValue::Text(now.to_string()))
         }
@@ -297,6 +294,14 @@ pub(crate) fn owners(conn: &Connection) -> Result<Vec<OwnerSummary>, StoreError>
             .offboarded_at = at;
     }
     Ok(out.into_values().collect())
+}
+
+pub(crate) fn offboarded_at(conn: &Connection, owner: &OwnerId) -> Result<Option<Timestamp>, StoreError> {
+    let at: Option<String> = conn
+        .prepare_cached("SELECT offboarded_at FROM offboarded_owners WHERE owner = ?1")?
+        .query_row([owner.as_str()], |r| r.get(0))
+        .optional()?;
+    Ok(opt_ts(at)?)
 }
 
 pub(crate) fn record_usage(conn: &Connection, uses: &[(String, Timestamp)]) -> Result<(), StoreError> {

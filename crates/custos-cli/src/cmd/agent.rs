@@ -47,10 +47,12 @@ pub async fn run(cli: &Cli, cmd: &AgentCommand) -> CliResult<Code> {
         AgentCommand::List(_) | AgentCommand::Show(_) | AgentCommand::Token(TokenCommand::List(_)) => Access::Read,
         _ => Access::Write,
     };
-    // Parse everything from the command line before touching the store.
+    // Parse everything from the command line before touching the store: invalid input is
+    // exit 3 whatever the state of the data dir.
     let actor = actor(cli)?;
+    let plan = plan(cmd)?;
     let backend = Backend::open(cli, &file, access).await?;
-    let result = dispatch(cli, cmd, &backend, &actor).await;
+    let result = execute(cli, plan, &backend, &actor).await;
     let closed = backend.close().await;
     let code = result?;
     closed?;
@@ -78,7 +80,11 @@ pub async fn run_owner(cli: &Cli, cmd: &OwnerCommand) -> CliResult<Code> {
                         o.value.owner,
                         o.event.index,
                         output::count(o.value.agents.len() as u64, "agent", "agents"),
-                        if o.value.agents.is_empty() { String::new() } else { format!(": {}", o.value.agents.join(", ")) }
+                        if o.value.agents.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", o.value.agents.join(", "))
+                        }
                     );
                 }
             }
@@ -111,24 +117,41 @@ pub async fn run_owner(cli: &Cli, cmd: &OwnerCommand) -> CliResult<Code> {
     Ok(code)
 }
 
-async fn dispatch(cli: &Cli, cmd: &AgentCommand, b: &Backend, actor: &custos_core::Actor) -> CliResult<Code> {
-    match cmd {
-        AgentCommand::Register(a) => {
-            let o = b.register(actor, register_request(a)?).await?;
-            done(cli, &o, "registered");
-        }
-        AgentCommand::List(a) => list(cli, b, a).await?,
-        AgentCommand::Show(a) => show(cli, b, &parse("id", &a.id)?).await?,
+/// A command with every argument parsed.
+enum Plan {
+    Register(RegisterAgent),
+    List(AgentQuery),
+    Show(AgentId),
+    Update(AgentId, UpdateAgent),
+    Owner(AgentId, ChangeOwner),
+    Lifecycle(AgentId, LifecycleOp, Reason),
+    Issue(AgentId, IssueToken),
+    Tokens(AgentId),
+    Revoke(AgentId, String, Reason),
+}
+
+fn plan(cmd: &AgentCommand) -> CliResult<Plan> {
+    Ok(match cmd {
+        AgentCommand::Register(a) => Plan::Register(register_request(a)?),
+        AgentCommand::List(a) => Plan::List(list_query(a)?),
+        AgentCommand::Show(a) => Plan::Show(parse("id", &a.id)?),
         AgentCommand::Update(a) => {
-            let id: AgentId = parse("id", &a.id)?;
-            let o = match &a.owner {
+            let id = parse("id", &a.id)?;
+            match &a.owner {
                 Some(owner) => {
-                    let req = ChangeOwner { owner: parse("--owner", owner)?, reason: a.reason.clone() };
-                    b.change_owner(actor, &id, req).await?
+                    Plan::Owner(id, ChangeOwner { owner: parse("--owner", owner)?, reason: a.reason.clone() })
                 }
-                None => b.update(actor, &id, update_request(a)?).await?,
-            };
-            done(cli, &o, "updated");
+                None => {
+                    let u = update_request(a)?;
+                    if u == UpdateAgent::default() {
+                        return Err(CliError::input(anyhow!(
+                            "nothing to change: give at least one of --name, --purpose, --env, --tier, --label, \
+                             --add-label, --remove-label, --sponsor, --clear-sponsor, --recert-days or --owner"
+                        )));
+                    }
+                    Plan::Update(id, u)
+                }
+            }
         }
         AgentCommand::Approve(a) | AgentCommand::Suspend(a) | AgentCommand::Resume(a) | AgentCommand::Retire(a) => {
             let op = match cmd {
@@ -137,10 +160,60 @@ async fn dispatch(cli: &Cli, cmd: &AgentCommand, b: &Backend, actor: &custos_cor
                 AgentCommand::Resume(_) => LifecycleOp::Resume,
                 _ => LifecycleOp::Retire,
             };
-            let o = b.lifecycle(actor, &parse("id", &a.id)?, op, Reason { reason: a.reason.clone() }).await?;
-            done(cli, &o, op.as_str());
+            Plan::Lifecycle(parse("id", &a.id)?, op, Reason { reason: a.reason.clone() })
         }
-        AgentCommand::Token(t) => token(cli, b, actor, t).await?,
+        AgentCommand::Token(TokenCommand::Issue(a)) => {
+            let ttl_seconds =
+                a.ttl.as_deref().map(parse_ttl).transpose().map_err(|e| CliError::input(anyhow!("--ttl: {e}")))?;
+            Plan::Issue(parse("id", &a.id)?, IssueToken { ttl_seconds, reason: a.reason.clone() })
+        }
+        AgentCommand::Token(TokenCommand::List(a)) => Plan::Tokens(parse("id", &a.id)?),
+        AgentCommand::Token(TokenCommand::Revoke(a)) => {
+            Plan::Revoke(parse("id", &a.id)?, a.credential.clone(), Reason { reason: a.reason.clone() })
+        }
+    })
+}
+
+async fn execute(cli: &Cli, plan: Plan, b: &Backend, actor: &custos_core::Actor) -> CliResult<Code> {
+    match plan {
+        Plan::Register(req) => done(cli, &b.register(actor, req).await?, "registered"),
+        Plan::List(q) => list(cli, b, &q).await?,
+        Plan::Show(id) => show(cli, b, &id).await?,
+        Plan::Update(id, u) => done(cli, &b.update(actor, &id, u).await?, "updated"),
+        Plan::Owner(id, o) => done(cli, &b.change_owner(actor, &id, o).await?, "updated"),
+        Plan::Lifecycle(id, op, r) => done(cli, &b.lifecycle(actor, &id, op, r).await?, op.as_str()),
+        Plan::Issue(id, req) => {
+            let o = b.issue_token(actor, &id, req).await?;
+            if cli.json {
+                print(&o);
+            } else {
+                println!("issued {} for `{id}` (ledger entry {})", o.value.credential.id, o.event.index);
+                println!("expires {}", o.value.credential.expires_at.map_or("never".into(), |e| e.to_string()));
+                println!();
+                println!("token (shown once; only its SHA-256 is stored):");
+                println!("  {}", o.value.token);
+            }
+        }
+        Plan::Tokens(id) => {
+            let tokens = b.tokens(&id).await?;
+            if cli.json {
+                print(&tokens);
+            } else if tokens.is_empty() {
+                println!("no tokens");
+            } else {
+                for t in &tokens {
+                    println!("{}", token_line(t));
+                }
+            }
+        }
+        Plan::Revoke(id, cred, r) => {
+            let o = b.revoke_token(actor, &id, &cred, r).await?;
+            if cli.json {
+                print(&o);
+            } else {
+                println!("revoked {} of `{id}` (ledger entry {})", o.value.id, o.event.index);
+            }
+        }
     }
     Ok(Code::Ok)
 }
@@ -185,22 +258,25 @@ fn done(cli: &Cli, o: &Outcome<Agent>, what: &str) {
     }
 }
 
-async fn list(cli: &Cli, b: &Backend, a: &ListArgs) -> CliResult<()> {
-    let now = Timestamp::now();
-    let q = AgentQuery {
+fn list_query(a: &ListArgs) -> CliResult<AgentQuery> {
+    if !(1..=custos_registry::MAX_PAGE).contains(&a.limit) {
+        return Err(CliError::input(anyhow!("--limit: must be between 1 and {}", custos_registry::MAX_PAGE)));
+    }
+    Ok(AgentQuery {
         state: opt("--state", &a.state)?,
         owner: opt("--owner", &a.owner)?,
         environment: opt("--env", &a.environment)?,
         orphaned: a.orphaned.then_some(true),
-        overdue: a.overdue.then_some((true, now)),
+        overdue: a.overdue.then_some((true, Timestamp::now())),
         label: opt("--label", &a.label)?,
         after: opt("--after", &a.after)?,
         limit: a.limit,
-    };
-    if !(1..=custos_registry::MAX_PAGE).contains(&a.limit) {
-        return Err(CliError::input(anyhow!("--limit: must be between 1 and {}", custos_registry::MAX_PAGE)));
-    }
-    let page = b.list(&q).await?;
+    })
+}
+
+async fn list(cli: &Cli, b: &Backend, q: &AgentQuery) -> CliResult<()> {
+    let now = Timestamp::now();
+    let page = b.list(q).await?;
     if cli.json {
         print(&page);
         return Ok(());
@@ -287,14 +363,14 @@ async fn show(cli: &Cli, b: &Backend, id: &AgentId) -> CliResult<()> {
     }
     println!("\nhistory (ledger index, time, kind, actor, reason):");
     for h in &history {
-        let e = &h.event;
+        let field = |path: &str| h.event.pointer(path).and_then(|v| v.as_str()).unwrap_or("");
         println!(
             "  #{:<8} {}  {:<22} {:<16} {}",
             h.index,
-            e["ts"].as_str().unwrap_or("?"),
-            e["kind"].as_str().unwrap_or("?"),
-            e["actor"]["id"].as_str().unwrap_or("?"),
-            e["data"]["reason"].as_str().unwrap_or("")
+            field("/ts"),
+            field("/kind"),
+            field("/actor/id"),
+            field("/data/reason")
         );
     }
     Ok(())
@@ -316,7 +392,8 @@ fn token_line(t: &Credential) -> String {
     )
 }
 
-/// Parses a lifetime such as `30d`, `12h`, `90m`, `3600s` or `2w` into seconds.
+/// Parses a lifetime such as `30d`, `12h`, `90m`, `3600s` or `2w` into seconds (1 s to
+/// 3650 days).
 pub fn parse_ttl(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -330,48 +407,12 @@ pub fn parse_ttl(s: &str) -> Result<u64, String> {
         "w" => 7 * 86_400,
         _ => return Err(format!("`{s}`: unknown unit `{unit}` (use s, m, h, d or w)")),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too long"))
-}
-
-async fn token(cli: &Cli, b: &Backend, actor: &custos_core::Actor, t: &TokenCommand) -> CliResult<()> {
-    match t {
-        TokenCommand::Issue(a) => {
-            let id: AgentId = parse("id", &a.id)?;
-            let ttl_seconds = a.ttl.as_deref().map(parse_ttl).transpose().map_err(|e| CliError::input(anyhow!("--ttl: {e}")))?;
-            let o = b.issue_token(actor, &id, IssueToken { ttl_seconds, reason: a.reason.clone() }).await?;
-            if cli.json {
-                print(&o);
-            } else {
-                println!("issued {} for `{id}` (ledger entry {})", o.value.credential.id, o.event.index);
-                println!("expires {}", o.value.credential.expires_at.map_or("never".into(), |e| e.to_string()));
-                println!();
-                println!("token (shown once; only its SHA-256 is stored):");
-                println!("  {}", o.value.token);
-            }
-        }
-        TokenCommand::List(a) => {
-            let tokens = b.tokens(&parse("id", &a.id)?).await?;
-            if cli.json {
-                print(&tokens);
-            } else if tokens.is_empty() {
-                println!("no tokens");
-            } else {
-                for t in &tokens {
-                    println!("{}", token_line(t));
-                }
-            }
-        }
-        TokenCommand::Revoke(a) => {
-            let id: AgentId = parse("id", &a.id)?;
-            let o = b.revoke_token(actor, &id, &a.credential, Reason { reason: a.reason.clone() }).await?;
-            if cli.json {
-                print(&o);
-            } else {
-                println!("revoked {} of `{id}` (ledger entry {})", o.value.id, o.event.index);
-            }
-        }
+    let secs = n.checked_mul(mult).filter(|s| *s <= custos_registry::MAX_TOKEN_TTL_SECS);
+    match secs {
+        Some(0) => Err(format!("`{s}` is zero; a token must live at least one second")),
+        Some(secs) => Ok(secs),
+        None => Err(format!("`{s}` is longer than the 3650-day maximum")),
     }
-    Ok(())
 }
 
 /// Prints rows under headers, columns padded to their widest cell.
@@ -405,5 +446,8 @@ mod tests {
         assert!(parse_ttl("d").is_err());
         assert!(parse_ttl("3y").is_err());
         assert!(parse_ttl("99999999999999999999d").is_err());
+        assert!(parse_ttl("0d").is_err());
+        assert!(parse_ttl("3651d").is_err());
+        assert_eq!(parse_ttl("3650d"), Ok(3650 * 86_400));
     }
 }

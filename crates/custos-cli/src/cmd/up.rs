@@ -20,6 +20,8 @@ use crate::{
 };
 
 pub async fn run(cli: &Cli, args: &UpArgs) -> CliResult<Code> {
+    // Everything that can be refused is checked before anything is created.
+    let addr = listen_addr(args, &config::load(cli)?)?;
     if !cli.data_dir.exists() {
         let created = init::create(cli, &InitArgs { origin: None }).await?;
         if cli.json {
@@ -31,15 +33,6 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> CliResult<Code> {
     }
     let dir = DataDir::open(&cli.data_dir)?;
     let file = config::load(cli)?;
-    let listen = args.listen.clone().or(file.server.listen.clone()).unwrap_or_else(|| config::DEFAULT_LISTEN.into());
-    let addr: SocketAddr = listen
-        .parse()
-        .map_err(|e| CliError::input(anyhow!("--listen: `{listen}` is not an address and port such as 127.0.0.1:7070 ({e})")))?;
-    if !addr.ip().is_loopback() {
-        return Err(CliError::input(anyhow!(
-            "--listen: `{addr}` is not a loopback address; the admin API has no TLS yet, so it only listens on 127.0.0.0/8 or ::1"
-        )));
-    }
     let store = SqliteStore::open(&dir.db(), dir.signer()?, config::store_options(cli, &file))?;
     let verifier = dir.verifier(None)?;
     let admin = dir.admin_token_sha256()?;
@@ -51,7 +44,10 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> CliResult<Code> {
         .map_err(|e| CliError::env(anyhow!("cannot listen on {addr}: {e}")))?;
     let bound = listener.local_addr().map_err(|e| CliError::env(anyhow!("{e}")))?;
     if cli.json {
-        println!("{}", serde_json::json!({"listening": format!("http://{bound}"), "data_dir": dir.path.display().to_string()}));
+        println!(
+            "{}",
+            serde_json::json!({"listening": format!("http://{bound}"), "data_dir": dir.path.display().to_string()})
+        );
     } else {
         println!("custos up: admin API on http://{bound}/api/v1 (data dir `{}`)", dir.path.display());
         println!("stop with Ctrl-C (SIGINT) or SIGTERM; pending appends are flushed first");
@@ -64,6 +60,21 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> CliResult<Code> {
         println!("custos up: stopped; ledger closed{}", size.map(|s| format!(" at {s} entries")).unwrap_or_default());
     }
     Ok(Code::Ok)
+}
+
+/// The address to listen on: `--listen` (or its env), else `[server] listen`, else the
+/// default. Loopback only.
+fn listen_addr(args: &UpArgs, file: &config::FileConfig) -> CliResult<SocketAddr> {
+    let listen = args.listen.clone().or(file.server.listen.clone()).unwrap_or_else(|| config::DEFAULT_LISTEN.into());
+    let addr: SocketAddr = listen.parse().map_err(|e| {
+        CliError::input(anyhow!("--listen: `{listen}` is not an address and port such as 127.0.0.1:7070 ({e})"))
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(CliError::input(anyhow!(
+            "--listen: `{addr}` is not a loopback address; the admin API has no TLS yet, so it only listens on 127.0.0.0/8 or ::1"
+        )));
+    }
+    Ok(addr)
 }
 
 async fn shutdown_signal() {

@@ -13,6 +13,8 @@ mod bad_input;
 mod config;
 mod init;
 mod ledger;
+mod registry;
+mod server;
 mod stdin;
 mod support;
 mod tamper;

@@ -216,3 +216,188 @@ pub fn exported_is(export: &[String]) -> Vec<u64> {
         .filter_map(|l| serde_json::from_str::<Value>(l).expect("entry is JSON")["data"]["i"].as_u64())
         .collect()
 }
+
+impl Ledger {
+    /// The exported entries, parsed; entry `i` is at position `i`.
+    pub fn events(&self) -> Vec<Value> {
+        self.export().iter().map(|l| serde_json::from_str(l).expect("entry is JSON")).collect()
+    }
+}
+
+/// Asserts an exported entry's kind, actor, agent and `data.reason`.
+#[track_caller]
+pub fn assert_event(e: &Value, kind: &str, actor: &str, agent: Option<&str>, reason: &str) {
+    assert_eq!(e["kind"], kind, "{e}");
+    assert_eq!(e["actor"], serde_json::json!({"id": actor, "type": "user"}), "{e}");
+    match agent {
+        Some(a) => assert_eq!(e["agent"], a, "{e}"),
+        None => assert!(e.get("agent").is_none(), "an event about no agent names one: {e}"),
+    }
+    assert_eq!(e["data"]["reason"], reason, "{e}");
+}
+
+/// Seconds since the epoch of a custos timestamp (`2026-01-02T03:04:05.678901Z`), to the
+/// second (the fraction is dropped).
+pub fn epoch_secs(ts: &Value) -> i64 {
+    let s = ts.as_str().unwrap_or_else(|| panic!("not a timestamp: {ts}"));
+    let num = |r: std::ops::Range<usize>| -> i64 { s[r].parse().unwrap_or_else(|_| panic!("not a timestamp: {s}")) };
+    let (y, m, d) = (num(0..4), num(5..7), num(8..10));
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + num(11..13) * 3600 + num(14..16) * 60 + num(17..19)
+}
+
+/// The shape of a JSON value: every leaf replaced by its type name, arrays by the shapes of
+/// their items. Two answers of the same operation have the same shape whoever produced them.
+pub fn shape(v: &Value) -> Value {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Number(_) => "number".into(),
+        Value::String(_) => "string".into(),
+        Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+    }
+}
+
+/// A running `custos up`, killed (SIGKILL) when dropped if it is still running, so no server
+/// outlives its test.
+#[derive(Debug)]
+pub struct Server {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: PathBuf,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The admin token.
+    pub token: String,
+    /// Where the commands run (the temp dir of the data dir).
+    pub root: PathBuf,
+}
+
+/// How long a server may take to say something, or to stop.
+const SERVER_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+impl Server {
+    /// `custos --data-dir <dir> --json up --listen 127.0.0.1:0` in `root`. When `dir` does not
+    /// exist, `up` creates it and the first line is the init JSON, returned here.
+    pub fn start(root: &Path, dir: &Path, admin_token: Option<&str>) -> (Self, Option<Value>) {
+        use std::io::BufRead;
+        let stderr = root.join(format!(
+            "up-{}.stderr",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos()
+        ));
+        let mut child = custos(root)
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--json", "up", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(fs::File::create(&stderr).expect("stderr file")))
+            .spawn()
+            .expect("spawn custos up");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut s =
+            Self { child, lines: rx, stderr, url: String::new(), token: String::new(), root: root.to_path_buf() };
+        let mut first = s.next_line();
+        let init = match first.get("admin_token") {
+            Some(_) => {
+                let init = first;
+                first = s.next_line();
+                Some(init)
+            }
+            None => None,
+        };
+        s.token = match (admin_token, &init) {
+            (Some(t), _) => t.to_owned(),
+            (None, Some(i)) => i["admin_token"].as_str().expect("admin_token").to_owned(),
+            (None, None) => panic!("an existing data dir needs its admin token"),
+        };
+        s.url = first["listening"].as_str().unwrap_or_else(|| panic!("not the listening line: {first}")).to_owned();
+        assert!(s.url.starts_with("http://127.0.0.1:"), "{}", s.url);
+        (s, init)
+    }
+
+    /// The next line the server printed, as JSON (fails the test after a while).
+    fn next_line(&mut self) -> Value {
+        match self.lines.recv_timeout(SERVER_WAIT) {
+            Ok(l) => {
+                serde_json::from_str(&l).unwrap_or_else(|e| panic!("`custos up` printed a non-JSON line ({e}): {l}"))
+            }
+            Err(e) => {
+                let status = self.child.try_wait().ok().flatten();
+                panic!("`custos up` said nothing ({e}); status {status:?}; stderr:\n{}", self.stderr_text())
+            }
+        }
+    }
+
+    pub fn stderr_text(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `custos --server URL` with the admin token in the environment.
+    pub fn cmd(&self) -> Command {
+        self.cmd_with_token(Some(&self.token))
+    }
+
+    /// `custos --server URL` with this admin token (or none).
+    pub fn cmd_with_token(&self, token: Option<&str>) -> Command {
+        let mut c = custos(&self.root);
+        c.arg("--server").arg(&self.url);
+        if let Some(t) = token {
+            c.env("CUSTOS_ADMIN_TOKEN", t);
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Out {
+        Out::of(self.cmd().args(args), None)
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit; returns the exit code.
+    pub fn stop(mut self) -> Option<i32> {
+        let sent = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status().expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + SERVER_WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for custos up") {
+                return status.code();
+            }
+            assert!(std::time::Instant::now() < deadline, "`custos up` did not stop within {SERVER_WAIT:?} of SIGTERM");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The keys of a JSON object, sorted.
+pub fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect();
+    k.sort();
+    k
+}

@@ -499,6 +499,14 @@ impl RegistryStore for SqliteStore {
         self.read(|c| crate::registry::owners(c)).await
     }
 
+    async fn offboarded_at(
+        &self,
+        owner: &custos_core::registry::OwnerId,
+    ) -> Result<Option<custos_core::Timestamp>, StoreError> {
+        let owner = owner.clone();
+        self.read(move |c| crate::registry::offboarded_at(c, &owner)).await
+    }
+
     async fn record_credential_use(&self, uses: Vec<(String, custos_core::Timestamp)>) -> Result<(), StoreError> {
         if uses.is_empty() {
             return Ok(());

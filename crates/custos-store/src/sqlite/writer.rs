@@ -44,10 +44,13 @@ pub(crate) enum Msg {
     },
     /// A write outside the ledger (operational tables only), run between batches.
     Exec {
-        f: Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>,
+        f: ExecFn,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
 }
+
+/// A write the writer thread runs on its connection.
+pub(crate) type ExecFn = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
 
 /// What the writer hands back for one committed entry.
 pub(crate) struct Committed {
