@@ -15,9 +15,9 @@ use utoipa::ToSchema;
 
 use crate::{AgentId, CoreError, EventKind, Payload, Timestamp};
 
-/// Longest free-text field (purpose, reason), in bytes.
+/// Longest free-text field (purpose, reason), in characters.
 pub const MAX_TEXT: usize = 2048;
-/// Longest display name, in bytes.
+/// Longest display name, in characters.
 pub const MAX_NAME: usize = 128;
 /// Most labels on one agent.
 pub const MAX_LABELS: usize = 64;

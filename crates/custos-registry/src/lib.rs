@@ -489,8 +489,8 @@ impl IssueToken {
 }
 
 fn check_text(field: &str, s: &str, max: usize) -> Result<(), RegistryError> {
-    if s.len() > max {
-        return Err(RegistryError::Invalid(format!("{field}: longer than {max} bytes")));
+    if s.chars().count() > max {
+        return Err(RegistryError::Invalid(format!("{field}: longer than {max} characters")));
     }
     if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(RegistryError::Invalid(format!("{field}: contains a control character")));

@@ -19,7 +19,7 @@ pub struct RegisterAgent {
     pub id: AgentId,
     /// Display name (default: the id).
     #[serde(default)]
-    #[schema(max_length = 128)]
+    #[schema(max_length = 128, pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$")]
     pub name: Option<String>,
     /// Who is accountable; required before the agent can be approved.
     #[serde(default)]
@@ -27,7 +27,7 @@ pub struct RegisterAgent {
     #[serde(default)]
     pub sponsor: Option<OwnerId>,
     #[serde(default)]
-    #[schema(max_length = 2048)]
+    #[schema(max_length = 2048, pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$")]
     pub purpose: String,
     pub environment: Environment,
     #[serde(default = "default_tier")]
@@ -44,7 +44,7 @@ pub struct RegisterAgent {
     #[schema(max_items = 64)]
     pub provenance: Vec<String>,
     #[serde(default)]
-    #[schema(max_length = 2048)]
+    #[schema(max_length = 2048, pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$")]
     pub reason: Option<String>,
 }
 
@@ -57,10 +57,10 @@ fn default_tier() -> RiskTier {
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
     #[serde(default)]
-    #[schema(max_length = 128)]
+    #[schema(max_length = 128, pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$")]
     pub name: Option<String>,
     #[serde(default)]
-    #[schema(max_length = 2048)]
+    #[schema(max_length = 2048, pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$")]
     pub purpose: Option<String>,
     #[serde(default)]
     pub environment: Option<Environment>,
@@ -84,7 +84,7 @@ pub struct UpdateAgent {
     #[schema(minimum = 1, maximum = 3650)]
     pub recert_interval_days: Option<u32>,
     #[serde(default)]
-    #[schema(max_length = 2048)]
+    #[schema(max_length = 2048, pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$")]
     pub reason: Option<String>,
 }
 
@@ -94,7 +94,7 @@ pub struct UpdateAgent {
 pub struct ChangeOwner {
     pub owner: OwnerId,
     #[serde(default)]
-    #[schema(max_length = 2048)]
+    #[schema(max_length = 2048, pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$")]
     pub reason: Option<String>,
 }
 
@@ -103,7 +103,7 @@ pub struct ChangeOwner {
 #[serde(deny_unknown_fields)]
 pub struct Reason {
     #[serde(default)]
-    #[schema(max_length = 2048)]
+    #[schema(max_length = 2048, pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$")]
     pub reason: Option<String>,
 }
 
@@ -116,7 +116,7 @@ pub struct IssueToken {
     #[schema(minimum = 1, maximum = 315360000)]
     pub ttl_seconds: Option<u64>,
     #[serde(default)]
-    #[schema(max_length = 2048)]
+    #[schema(max_length = 2048, pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$")]
     pub reason: Option<String>,
 }
 
