@@ -15,7 +15,7 @@ use custos_registry::{
     AgentPage, ChangeOwner, ErrorClass, HistoryPage, IssueToken, IssuedToken, Outcome, Reason, RegisterAgent, Registry,
     RegistryError, UpdateAgent,
 };
-use custos_server::{ErrorBody, OwnerOffboardedView};
+use custos_server::ErrorBody;
 use custos_store::{RegistryStore, StoreError, sqlite::SqliteStore};
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -224,12 +224,9 @@ impl Backend {
         actor: &Actor,
         owner: &OwnerId,
         req: Reason,
-    ) -> CliResult<Outcome<OwnerOffboardedView>> {
+    ) -> CliResult<Outcome<custos_registry::Offboarded>> {
         match self {
-            Backend::Direct { registry, .. } => {
-                let o = registry.offboard(actor, owner, req).await?;
-                Ok(Outcome { value: o.value.into(), event: o.event })
-            }
+            Backend::Direct { registry, .. } => Ok(registry.offboard(actor, owner, req).await?),
             Backend::Remote(r) => {
                 let path = format!("/api/v1/owners/{}/offboard", enc(owner.as_str()));
                 r.send(reqwest::Method::POST, &path, actor, Some(&req)).await

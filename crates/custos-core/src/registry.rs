@@ -430,7 +430,14 @@ pub struct AgentOwnerChanged {
     pub reason: String,
 }
 
-/// `agent.state_changed`: a lifecycle transition. Retiring lists the credentials it revoked.
+/// How many ids an event lists at most. An event must stay under the 64 KiB entry limit
+/// whatever the registry holds; the full set is always derivable from earlier events (the
+/// credentials issued and not yet revoked, the live agents of an owner), so a list is a
+/// convenience for readers and the count is the record.
+pub const MAX_LISTED: usize = 256;
+
+/// `agent.state_changed`: a lifecycle transition. Retiring revokes every live credential of the
+/// agent; the event counts them and lists them when there are at most [`MAX_LISTED`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentStateChanged {
@@ -438,8 +445,14 @@ pub struct AgentStateChanged {
     pub from: AgentState,
     pub to: AgentState,
     pub reason: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revoked_count: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revoked_credentials: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `credential.issued`: a custos token for an agent. Only its SHA-256 is recorded.
@@ -461,12 +474,16 @@ pub struct CredentialRevoked {
     pub reason: String,
 }
 
-/// `owner.offboarded`: a person left; every live agent they owned is now orphaned.
+/// `owner.offboarded`: a person left; every agent they owned that is not retired is now
+/// orphaned. The projection derives that set from its own state at this entry (so it holds
+/// however many agents there are); the event counts them and lists the first [`MAX_LISTED`]
+/// in id order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OwnerOffboarded {
     pub owner: OwnerId,
-    /// The agents this orphaned (ids), in id order.
+    pub orphaned_count: u64,
+    /// The first orphaned agents, in id order (all of them when there are few).
     pub agents: Vec<AgentId>,
     pub reason: String,
 }

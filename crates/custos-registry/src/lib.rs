@@ -21,8 +21,8 @@ use custos_core::{
     Actor, AgentId, Event, EventKind, Payload,
     registry::{
         Agent, AgentChanges, AgentOwnerChanged, AgentQuery, AgentRegistered, AgentState, AgentStateChanged,
-        AgentUpdated, Change, Credential, CredentialIssued, CredentialRevoked, LifecycleOp, MAX_RECERT_DAYS, OwnerId,
-        OwnerOffboarded, OwnerSummary, transition,
+        AgentUpdated, Change, Credential, CredentialIssued, CredentialRevoked, LifecycleOp, MAX_LISTED,
+        MAX_RECERT_DAYS, OwnerId, OwnerOffboarded, OwnerSummary, transition,
     },
 };
 use custos_store::{RegistryStore, StoreError};
@@ -199,7 +199,7 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
         let _guard = self.lock.lock().await;
         let agent = self.current(id).await?;
         let to = transition(&agent, op).map_err(|e| RegistryError::Refused { agent: id.clone(), why: e })?;
-        let revoked_credentials = if to == AgentState::Retired {
+        let mut revoked_credentials: Vec<String> = if to == AgentState::Retired {
             self.store
                 .credentials(Some(id))
                 .await?
@@ -210,7 +210,18 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
         } else {
             Vec::new()
         };
-        let p = AgentStateChanged { op, from: agent.state, to, reason: reason(req.reason), revoked_credentials };
+        let revoked_count = revoked_credentials.len() as u64;
+        if revoked_credentials.len() > MAX_LISTED {
+            revoked_credentials.clear();
+        }
+        let p = AgentStateChanged {
+            op,
+            from: agent.state,
+            to,
+            reason: reason(req.reason),
+            revoked_count,
+            revoked_credentials,
+        };
         let index = self.append(actor, Some(id), &p).await?;
         self.verifier.set_agent(id, to);
         Ok(Outcome { value: self.current(id).await?, event: EventRef::new(index, EventKind::AgentStateChanged) })
@@ -222,7 +233,7 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
         actor: &Actor,
         owner: &OwnerId,
         req: Reason,
-    ) -> Result<Outcome<OwnerOffboarded>, RegistryError> {
+    ) -> Result<Outcome<Offboarded>, RegistryError> {
         req.validate()?;
         let _guard = self.lock.lock().await;
         if self.offboarded(owner).await? {
@@ -240,9 +251,19 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
                 _ => break,
             }
         }
-        let p = OwnerOffboarded { owner: owner.clone(), agents, reason: reason(req.reason) };
+        let p = OwnerOffboarded {
+            owner: owner.clone(),
+            orphaned_count: agents.len() as u64,
+            agents: agents.iter().take(MAX_LISTED).cloned().collect(),
+            reason: reason(req.reason),
+        };
         let index = self.append(actor, None, &p).await?;
-        Ok(Outcome { value: p, event: EventRef::new(index, EventKind::OwnerOffboarded) })
+        let value = Offboarded {
+            owner: owner.clone(),
+            agents: agents.iter().map(|a| a.to_string()).collect(),
+            reason: p.reason,
+        };
+        Ok(Outcome { value, event: EventRef::new(index, EventKind::OwnerOffboarded) })
     }
 
     /// Issues a token. The token is in the result and nowhere else: only its SHA-256 is kept.

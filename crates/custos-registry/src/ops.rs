@@ -183,3 +183,13 @@ pub struct HistoryPage {
     pub events: Vec<HistoryItem>,
     pub next: Option<u64>,
 }
+
+/// The result of an offboarding: every agent it orphaned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Offboarded {
+    pub owner: OwnerId,
+    /// The agents it orphaned, in id order.
+    pub agents: Vec<String>,
+    pub reason: String,
+}

@@ -40,7 +40,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use extract::ACTOR_HEADER;
-pub use routes::agents::OwnerOffboardedView;
 pub use routes::ledger::{CheckpointView, ConsistencyView, LedgerSummary, ProofView, VerifyView};
 
 /// The syntax of an agent id (custos_core::AgentId), as a regular expression.
@@ -143,6 +142,13 @@ pub fn router(state: Arc<AppState>) -> (Router, openapi::OpenApi) {
     let _ = state.openapi_json.set(json);
     let router = router
         .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // Outermost: nothing runs, not even routing, before the token is checked.
         .layer(middleware::from_fn_with_state(state.clone(), require_admin))
@@ -215,8 +221,10 @@ async fn require_admin(State(st): State<Arc<AppState>>, req: Request, next: Next
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| Sha256::digest(t.trim().as_bytes()));
+        .and_then(|v| v.split_once(' '))
+        // The scheme name is case-insensitive (RFC 9110 §11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| Sha256::digest(t.trim().as_bytes()));
     // Compare digests in constant time: the time taken says nothing about how much matched.
     let ok = presented.is_some_and(|d| bool::from(d.as_slice().ct_eq(&st.admin_token_sha256)));
     if !ok {

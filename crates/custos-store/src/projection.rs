@@ -4,7 +4,7 @@
 //! empties its tables and applies every entry again, and the result must be identical to what
 //! the live appends produced (checked by [`crate::Store::projections_digest`]).
 
-use custos_core::{Event, EventKind, registry::OwnerOffboarded};
+use custos_core::Event;
 use rusqlite::Transaction;
 
 /// A projection kept in SQLite.
@@ -36,18 +36,11 @@ impl Projection for AgentEvents {
     }
 
     fn apply(&self, tx: &Transaction<'_>, index: u64, event: &Event) -> rusqlite::Result<()> {
-        let mut insert = tx.prepare_cached("INSERT INTO agent_events (agent, idx, kind) VALUES (?1, ?2, ?3)")?;
-        if let Some(agent) = &event.agent {
-            insert.execute(rusqlite::params![agent.as_str(), index as i64, event.kind.as_str()])?;
-        } else if event.kind == EventKind::OwnerOffboarded {
-            // An offboarding is about every agent it orphaned: it belongs in each one's history.
-            let p: OwnerOffboarded = event
-                .payload()
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(format!("agent_events: {e}").into()))?;
-            for agent in &p.agents {
-                insert.execute(rusqlite::params![agent.as_str(), index as i64, event.kind.as_str()])?;
-            }
-        }
+        // (`owner.offboarded` names no agent: the registry projection adds it to the history of
+        // every agent it orphaned, since only the registry knows which those are.)
+        let Some(agent) = &event.agent else { return Ok(()) };
+        tx.prepare_cached("INSERT INTO agent_events (agent, idx, kind) VALUES (?1, ?2, ?3)")?
+            .execute(rusqlite::params![agent.as_str(), index as i64, event.kind.as_str()])?;
         Ok(())
     }
 }

@@ -108,8 +108,27 @@ impl Projection for Registry {
                 let p: OwnerOffboarded = payload(event)?;
                 tx.prepare_cached("INSERT INTO offboarded_owners (owner, offboarded_at, idx) VALUES (?1, ?2, ?3)")?
                     .execute(params![p.owner.as_str(), ts.to_string(), index as i64])?;
-                for agent in &p.agents {
-                    change(tx, agent, index, ts, AgentChange::Orphaned)?;
+                // The orphaned set is derived here, from the state at this entry, so it holds
+                // however many agents there are; the event only counts them.
+                let ids: Vec<String> = tx
+                    .prepare_cached("SELECT id FROM agents WHERE owner = ?1 AND state <> 'retired' ORDER BY id")?
+                    .query_map([p.owner.as_str()], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                if ids.len() as u64 != p.orphaned_count {
+                    return Err(invariant(format!(
+                        "registry: `{}` owns {} live agents, but the offboarding counts {}",
+                        p.owner,
+                        ids.len(),
+                        p.orphaned_count
+                    )));
+                }
+                // An offboarding belongs in the history of every agent it orphaned.
+                let mut history =
+                    tx.prepare_cached("INSERT INTO agent_events (agent, idx, kind) VALUES (?1, ?2, ?3)")?;
+                for id in &ids {
+                    let agent: AgentId = id.parse().map_err(|e: custos_core::CoreError| invariant(e.to_string()))?;
+                    change(tx, &agent, index, ts, AgentChange::Orphaned)?;
+                    history.execute(params![id, index as i64, event.kind.as_str()])?;
                 }
                 Ok(())
             }

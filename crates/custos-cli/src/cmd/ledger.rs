@@ -20,6 +20,14 @@ use crate::{
 };
 
 pub async fn run(cli: &Cli, cmd: &LedgerCommand) -> CliResult<Code> {
+    if let Some(url) = &cli.server {
+        // Never act on the local data dir when the user asked for a server.
+        return Err(CliError::input(anyhow!(
+            "`custos ledger` works on the data dir only; for the ledger of the server at {url} use its API \
+             (GET /api/v1/ledger, /ledger/checkpoint, /ledger/proof, /ledger/consistency, /ledger/verify), \
+             or drop --server (read-only ledger commands work beside a running server)"
+        )));
+    }
     let dir = DataDir::open(&cli.data_dir)?;
     let file = config::load(cli)?;
     match cmd {

@@ -101,7 +101,9 @@ fn offboarding_orphans_until_reassigned() {
         assert!(r.offboard(&alice(), &"carol".parse().unwrap(), reason("again")).await.is_err());
         assert!(r.register(&alice(), register("a/four", Some("carol"))).await.is_err());
         assert!(
-            r.change_owner(&alice(), &one, ChangeOwner { owner: "carol".parse().unwrap(), reason: None }).await.is_err()
+            r.change_owner(&alice(), &one, ChangeOwner { owner: "carol".parse().unwrap(), reason: None })
+                .await
+                .is_err()
         );
         assert_eq!(f.store.size().await.unwrap(), before + 1);
         // Reassigning ends the orphaning.

@@ -93,9 +93,10 @@ async fn run(ops: Vec<Op>) {
                 }
                 r.update(&alice(), &agent_id(agent), u).await.map(drop)
             }
-            Op::Owner { agent, owner: o } => {
-                r.change_owner(&alice(), &agent_id(agent), ChangeOwner { owner: owner(o), reason: None }).await.map(drop)
-            }
+            Op::Owner { agent, owner: o } => r
+                .change_owner(&alice(), &agent_id(agent), ChangeOwner { owner: owner(o), reason: None })
+                .await
+                .map(drop),
             Op::Lifecycle { agent, op } => {
                 r.lifecycle(&alice(), &agent_id(agent), lifecycle(op), Reason::default()).await.map(drop)
             }

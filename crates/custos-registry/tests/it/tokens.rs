@@ -44,7 +44,8 @@ fn verification_follows_the_lifecycle() {
         r.lifecycle(&alice(), &id, LifecycleOp::Retire, Reason::default()).await.unwrap();
         assert_eq!(v.verify(&t2.value.token), Err(AuthError::Unknown));
         // Shape checks come first and cost nothing.
-        for bad in ["", "cst_", "Bearer x", &token.to_uppercase(), &format!("{token}0"), &token.replace("cst_", "cst-")] {
+        for bad in ["", "cst_", "Bearer x", &token.to_uppercase(), &format!("{token}0"), &token.replace("cst_", "cst-")]
+        {
             assert_eq!(v.verify(bad), Err(AuthError::Malformed), "{bad}");
         }
         // A well-formed token nobody issued.

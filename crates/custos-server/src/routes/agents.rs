@@ -5,13 +5,11 @@ use std::sync::Arc;
 use axum::{Json, extract::State, http::StatusCode};
 use custos_core::{
     AgentId, Timestamp,
-    registry::{
-        Agent, AgentQuery, AgentState, Credential, Environment, Label, LifecycleOp, OwnerId, OwnerOffboarded,
-        OwnerSummary,
-    },
+    registry::{Agent, AgentQuery, AgentState, Credential, Environment, Label, LifecycleOp, OwnerId, OwnerSummary},
 };
 use custos_registry::{
-    AgentPage, ChangeOwner, HistoryPage, IssueToken, IssuedToken, Outcome, Reason, RegisterAgent, UpdateAgent,
+    AgentPage, ChangeOwner, HistoryPage, IssueToken, IssuedToken, Offboarded, Outcome, Reason, RegisterAgent,
+    UpdateAgent,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -252,30 +250,14 @@ pub async fn owners(State(st): St) -> ApiResult<Vec<OwnerSummary>> {
 /// Record that an owner left: their agents become orphaned.
 #[utoipa::path(post, path = "/api/v1/owners/{owner}/offboard", tag = "owners", request_body = Reason,
     params(("owner" = String, Path, description = "Owner, percent-encoded")),
-    responses((status = 200, description = "Offboarded; lists the agents it orphaned", body = Outcome<OwnerOffboardedView>),
+    responses((status = 200, description = "Offboarded; lists the agents it orphaned", body = Outcome<Offboarded>),
               (status = 409, description = "Already offboarded", body = ErrorBody)))]
 pub async fn offboard(
     State(st): St,
     ApiActor(actor): ApiActor,
     ApiPath(owner): ApiPath<String>,
     ApiJson(req): ApiJson<Reason>,
-) -> ApiResult<Outcome<OwnerOffboardedView>> {
+) -> ApiResult<Outcome<Offboarded>> {
     let owner: OwnerId = owner.parse().map_err(|e| ApiError::invalid(format!("owner: {e}")))?;
-    let o = st.registry.offboard(&actor, &owner, req).await?;
-    Ok(Json(Outcome { value: o.value.into(), event: o.event }))
-}
-
-/// The result of an offboarding.
-#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct OwnerOffboardedView {
-    pub owner: OwnerId,
-    /// The agents it orphaned.
-    pub agents: Vec<String>,
-    pub reason: String,
-}
-
-impl From<OwnerOffboarded> for OwnerOffboardedView {
-    fn from(o: OwnerOffboarded) -> Self {
-        Self { owner: o.owner, agents: o.agents.iter().map(|a| a.to_string()).collect(), reason: o.reason }
-    }
+    Ok(Json(st.registry.offboard(&actor, &owner, req).await?))
 }
