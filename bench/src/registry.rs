@@ -94,9 +94,9 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(i).copied().unwrap_or_default()
 }
 
-fn median<T: Copy + PartialOrd>(mut v: Vec<T>) -> T {
+fn median<T: Copy + PartialOrd + Default>(mut v: Vec<T>) -> T {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
 fn ms(d: Duration) -> String {
