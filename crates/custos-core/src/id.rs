@@ -5,9 +5,9 @@
 //! caused an event (a person, an agent, the system) and is freer, but still has no control
 //! characters or spaces, so it prints safely in a table or a log line.
 
-use std::{fmt, str::FromStr};
+use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 
 use crate::CoreError;
 
@@ -89,21 +89,25 @@ impl FromStr for ActorId {
     }
 }
 
+/// `Display` as the inner string, and `Deserialize` through `FromStr`, so a value from outside
+/// is parsed exactly as on the command line.
 macro_rules! display_and_deserialize {
     ($t:ty) => {
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $t {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
+        impl<'de> ::serde::Deserialize<'de> for $t {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
+                s.parse().map_err(::serde::de::Error::custom)
             }
         }
     };
 }
+pub(crate) use display_and_deserialize;
+
 display_and_deserialize!(AgentId);
 display_and_deserialize!(ActorId);
 

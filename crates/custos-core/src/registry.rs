@@ -10,10 +10,10 @@
 
 use std::{collections::BTreeSet, fmt, str::FromStr};
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{AgentId, CoreError, EventKind, Payload, Timestamp};
+use crate::{AgentId, CoreError, EventKind, Payload, Timestamp, id::display_and_deserialize};
 
 /// Longest free-text field (purpose, reason), in characters.
 pub const MAX_TEXT: usize = 2048;
@@ -89,21 +89,6 @@ impl FromStr for Label {
     }
 }
 
-macro_rules! display_and_deserialize {
-    ($t:ty) => {
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
-    };
-}
 display_and_deserialize!(OwnerId);
 display_and_deserialize!(Label);
 
