@@ -17,6 +17,29 @@ fn data_for(kind: EventKind) -> serde_json::Value {
             "previous": "custos.example/ledger+00000000+AAAA",
             "reason": "scheduled rotation",
         }),
+        // The registry's kinds have typed payloads: a valid one each.
+        EventKind::AgentRegistered => json!({
+            "name": "Refund bot", "owner": "alice@example.com", "purpose": "refunds ≤ 100 €",
+            "environment": "prod", "risk_tier": "high", "labels": ["pci"], "recert_interval_days": 90,
+            "reason": "ticket SEC-1",
+        }),
+        EventKind::AgentUpdated => json!({
+            "changes": {"purpose": {"from": "a", "to": "b"}, "sponsor": {"from": null, "to": "bob"}},
+            "reason": "scope change",
+        }),
+        EventKind::AgentOwnerChanged => json!({"from": null, "to": "bob@example.com", "reason": "handover"}),
+        EventKind::AgentStateChanged => json!({
+            "op": "retire", "from": "active", "to": "retired", "reason": "replaced",
+            "revoked_count": 1, "revoked_credentials": ["cred_0123456789abcdef"],
+        }),
+        EventKind::CredentialIssued => json!({
+            "id": "cred_0123456789abcdef", "sha256": "ab".repeat(32),
+            "expires_at": "2027-01-01T00:00:00.000000Z", "reason": "rotation",
+        }),
+        EventKind::CredentialRevoked => json!({"id": "cred_0123456789abcdef", "reason": "leaked"}),
+        EventKind::OwnerOffboarded => json!({
+            "owner": "alice@example.com", "orphaned_count": 1, "agents": ["payments/refund-bot"], "reason": "left",
+        }),
         _ => json!({
             "kind": kind.as_str(),
             "text": "line\nbreak \"quoted\" \\ é € 😀 \u{1f}",

@@ -10,5 +10,6 @@
 )]
 
 mod entry;
+mod registry;
 mod rfc8785;
 mod round_trip;
