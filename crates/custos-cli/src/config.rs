@@ -39,6 +39,13 @@ pub struct FileConfig {
     pub server: ServerConfig,
     #[serde(default)]
     pub client: ClientConfig,
+    /// Upstream MCP servers the gateway fronts.
+    #[serde(default)]
+    pub servers: Vec<custos_gateway::config::ServerConfig>,
+    #[serde(default)]
+    pub policy: custos_gateway::config::PolicyConfig,
+    #[serde(default)]
+    pub gateway: custos_gateway::config::GatewayConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,15 +99,35 @@ listen = "127.0.0.1:7070"
 # The admin token for that, read from a file readable only by you (env CUSTOS_ADMIN_TOKEN
 # takes precedence). Never put the token itself in this file.
 # admin_token_file = "/home/you/.config/custos/admin-token"
+
+# The MCP gateway (served by `custos up` at /mcp and /mcp/<server>): one [[servers]] table per
+# upstream, with either `url` (Streamable HTTP; optional `credential = "env:VAR"` or
+# "file:/path", sent upstream instead of the agent's token) or `command`, `args`, `env` (stdio;
+# custos spawns and supervises it).
+#
+# [[servers]]
+# name = "files"
+# command = "npx"
+# args = ["-y", "@modelcontextprotocol/server-filesystem", "/srv/shared"]
+#
+# [policy]
+# files = ["policies/base.cedar"]   # Cedar, validated against the schema of the tools at load
+# shadow = []                       # agents whose calls are decided and recorded, not blocked
+#
+# [gateway]
+# timeout_ms = 30000
+# max_body_bytes = 4194304
 "#;
+
+/// Where the configuration file is: `--config`, else `custos.toml` in the data dir.
+pub fn path(cli: &Cli) -> std::path::PathBuf {
+    cli.config.clone().unwrap_or_else(|| cli.data_dir.join("custos.toml"))
+}
 
 /// Reads the configuration file. A missing file at the default place means defaults; a file
 /// named explicitly must exist.
 pub fn load(cli: &Cli) -> Result<FileConfig, CliError> {
-    let (path, explicit) = match &cli.config {
-        Some(p) => (p.clone(), true),
-        None => (cli.data_dir.join("custos.toml"), false),
-    };
+    let (path, explicit) = (path(cli), cli.config.is_some());
     if !explicit && !path.exists() {
         return Ok(FileConfig::default());
     }

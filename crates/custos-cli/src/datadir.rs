@@ -27,6 +27,7 @@ pub const KEY_FILE: &str = "signing.key";
 pub const TOKEN_FILE: &str = "admin-token.sha256";
 pub const DB_FILE: &str = "ledger.db";
 pub const CONFIG_FILE: &str = "custos.toml";
+pub const GATEWAY_KEY_FILE: &str = "gateway.key";
 
 /// An opened (checked) data directory.
 #[derive(Debug)]
@@ -94,6 +95,31 @@ impl DataDir {
             .and_then(|h| hex::decode(h).ok())
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .ok_or_else(|| CliError::env(anyhow!("`{}` is not `sha256:` and 64 hex digits", path.display())))
+    }
+
+    /// The gateway's secrets (session-sealing key, argument-digest salt), created on first use
+    /// in `gateway.key` (0600, 64 random bytes as hex).
+    pub fn gateway_keys(&self) -> Result<([u8; 32], [u8; 32]), CliError> {
+        let path = self.path.join(GATEWAY_KEY_FILE);
+        if !path.exists() {
+            let mut b = [0u8; 64];
+            getrandom::fill(&mut b).map_err(|e| CliError::env(anyhow!("no randomness: {e}")))?;
+            write_private(&path, format!("{}\n", hex::encode(b)).as_bytes()).map_err(CliError::env)?;
+        }
+        let meta = fs::metadata(&path).with_context(|| format!("cannot read `{}`", path.display())).map_err(CliError::env)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(CliError::env(anyhow!("`{}` is readable by others; run `chmod 600 {}`", path.display(), path.display())));
+        }
+        let text = fs::read_to_string(&path).with_context(|| format!("cannot read `{}`", path.display())).map_err(CliError::env)?;
+        let bytes = hex::decode(text.trim()).ok().filter(|b| b.len() == 64);
+        let Some(b) = bytes else {
+            return Err(CliError::env(anyhow!("`{}` is not 64 bytes of hex", path.display())));
+        };
+        let mut k = [0u8; 32];
+        let mut s = [0u8; 32];
+        k.copy_from_slice(b.get(..32).unwrap_or(&[0; 32]));
+        s.copy_from_slice(b.get(32..).unwrap_or(&[0; 32]));
+        Ok((k, s))
     }
 
     /// The verifier key, from `--key` if given, else from the signing key.

@@ -65,6 +65,8 @@ kinds! {
     ApprovalDecided => "approval.decided",
     AttestationExported => "attestation.exported",
     KeyRotated => "key.rotated",
+    // Added after DESIGN.md §3.3 (extended, never renamed):
+    GatewayUpstreamError => "gateway.upstream_error",
 }
 
 /// Every kind's wire name, comma-separated (for messages and help).

@@ -56,7 +56,7 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
             let page =
                 store.agents(&AgentQuery { after: after.clone(), limit: MAX_PAGE, ..Default::default() }).await?;
             for a in &page {
-                verifier.set_agent(&a.id, a.state);
+                verifier.set_agent(a);
             }
             match page.last() {
                 Some(last) if page.len() == MAX_PAGE as usize => after = Some(last.id.clone()),
@@ -108,6 +108,14 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
         Ok(self.store.append(event).await?.index)
     }
 
+    /// After an append that changed `id`: the record as committed, handed to the verifier
+    /// before the caller hears back (so the next request sees the change).
+    async fn committed(&self, index: u64, kind: EventKind, id: &AgentId) -> Result<Outcome<Agent>, RegistryError> {
+        let value = self.current(id).await?;
+        self.verifier.set_agent(&value);
+        Ok(Outcome { value, event: EventRef::new(index, kind) })
+    }
+
     async fn current(&self, id: &AgentId) -> Result<Agent, RegistryError> {
         self.store.agent(id).await?.ok_or_else(|| RegistryError::UnknownAgent(id.clone()))
     }
@@ -138,8 +146,7 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
             }
         }
         let index = self.append(actor, Some(&req.id), &p).await?;
-        self.verifier.set_agent(&req.id, AgentState::Registered);
-        Ok(Outcome { value: self.current(&req.id).await?, event: EventRef::new(index, EventKind::AgentRegistered) })
+        self.committed(index, EventKind::AgentRegistered, &req.id).await
     }
 
     /// Changes descriptive fields. Refuses an update that changes nothing.
@@ -164,7 +171,7 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
             return Err(RegistryError::Invalid("nothing to change: every field given equals the current value".into()));
         }
         let index = self.append(actor, Some(id), &AgentUpdated { changes, reason: reason(req.reason) }).await?;
-        Ok(Outcome { value: self.current(id).await?, event: EventRef::new(index, EventKind::AgentUpdated) })
+        self.committed(index, EventKind::AgentUpdated, id).await
     }
 
     /// Names a new owner; this also ends an orphaning.
@@ -184,7 +191,7 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
         self.check_owner("owner", &req.owner).await?;
         let p = AgentOwnerChanged { from: agent.owner.clone(), to: req.owner, reason: reason(req.reason) };
         let index = self.append(actor, Some(id), &p).await?;
-        Ok(Outcome { value: self.current(id).await?, event: EventRef::new(index, EventKind::AgentOwnerChanged) })
+        self.committed(index, EventKind::AgentOwnerChanged, id).await
     }
 
     /// Approves, suspends, resumes or retires an agent.
@@ -223,8 +230,7 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
             revoked_credentials,
         };
         let index = self.append(actor, Some(id), &p).await?;
-        self.verifier.set_agent(id, to);
-        Ok(Outcome { value: self.current(id).await?, event: EventRef::new(index, EventKind::AgentStateChanged) })
+        self.committed(index, EventKind::AgentStateChanged, id).await
     }
 
     /// Records that an owner left: every agent they own that is not retired becomes orphaned.
@@ -258,6 +264,9 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
             reason: reason(req.reason),
         };
         let index = self.append(actor, None, &p).await?;
+        for a in &agents {
+            self.verifier.set_agent(&self.current(a).await?);
+        }
         let value = Offboarded {
             owner: owner.clone(),
             agents: agents.iter().map(|a| a.to_string()).collect(),

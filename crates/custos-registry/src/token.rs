@@ -16,7 +16,10 @@ use std::{
     },
 };
 
-use custos_core::{AgentId, Secret, Timestamp, registry::AgentState};
+use custos_core::{
+    AgentId, Secret, Timestamp,
+    registry::{Agent, AgentState},
+};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -58,6 +61,8 @@ pub fn looks_like_token(s: &str) -> bool {
 pub struct Authenticated {
     pub agent: AgentId,
     pub credential: String,
+    /// The agent's registry record as of now (the policy principal).
+    pub record: Arc<Agent>,
 }
 
 /// Why a token does not authenticate. The first three are "who are you?" (HTTP 401); the last
@@ -95,7 +100,7 @@ struct Cred {
 #[derive(Debug, Default)]
 struct Index {
     creds: HashMap<[u8; 32], Cred>,
-    agents: HashMap<AgentId, AgentState>,
+    agents: HashMap<AgentId, Arc<Agent>>,
 }
 
 /// The in-memory credential index. Cheap to clone; every clone sees every change at once.
@@ -128,12 +133,22 @@ impl TokenVerifier {
             let at = jiff::Timestamp::from_microsecond(exp).map(Timestamp::from_jiff).unwrap_or(now);
             return Err(AuthError::Expired { agent: cred.agent.clone(), credential: cred.id.clone(), at });
         }
-        let state = index.agents.get(&cred.agent).copied().unwrap_or(AgentState::Retired);
-        if state != AgentState::Active {
-            return Err(AuthError::AgentNotActive { agent: cred.agent.clone(), credential: cred.id.clone(), state });
+        let Some(record) = index.agents.get(&cred.agent) else {
+            return Err(AuthError::AgentNotActive {
+                agent: cred.agent.clone(),
+                credential: cred.id.clone(),
+                state: AgentState::Retired,
+            });
+        };
+        if record.state != AgentState::Active {
+            return Err(AuthError::AgentNotActive {
+                agent: cred.agent.clone(),
+                credential: cred.id.clone(),
+                state: record.state,
+            });
         }
         cred.last_used.fetch_max(now_micros, Ordering::Relaxed);
-        Ok(Authenticated { agent: cred.agent.clone(), credential: cred.id.clone() })
+        Ok(Authenticated { agent: cred.agent.clone(), credential: cred.id.clone(), record: record.clone() })
     }
 
     /// How many live credentials are held.
@@ -145,12 +160,18 @@ impl TokenVerifier {
         self.len() == 0
     }
 
-    pub(crate) fn set_agent(&self, agent: &AgentId, state: AgentState) {
+    /// Takes the agent's current record (state and the attributes policies see).
+    pub(crate) fn set_agent(&self, agent: &Agent) {
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-        if state == AgentState::Retired {
-            index.creds.retain(|_, c| c.agent != *agent);
+        if agent.state == AgentState::Retired {
+            index.creds.retain(|_, c| c.agent != agent.id);
         }
-        index.agents.insert(agent.clone(), state);
+        index.agents.insert(agent.id.clone(), Arc::new(agent.clone()));
+    }
+
+    /// The agent's record as the verifier holds it.
+    pub fn agent(&self, id: &AgentId) -> Option<Arc<Agent>> {
+        self.index.read().unwrap_or_else(|e| e.into_inner()).agents.get(id).cloned()
     }
 
     pub(crate) fn add(&self, id: String, agent: AgentId, hash: [u8; 32], expires: Option<Timestamp>) {

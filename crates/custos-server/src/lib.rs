@@ -60,6 +60,8 @@ pub struct AppState {
     pub verifier: NoteVerifier,
     last_verify: Mutex<Option<VerifyView>>,
     openapi_json: std::sync::OnceLock<String>,
+    /// The MCP gateway, when `[[servers]]` are configured.
+    pub gateway: Option<Arc<custos_gateway::Gateway>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -80,6 +82,24 @@ impl AppState {
             verifier,
             last_verify: Mutex::new(None),
             openapi_json: std::sync::OnceLock::new(),
+            gateway: None,
+        })
+    }
+
+    /// The same, serving the MCP gateway too.
+    pub fn with_gateway(
+        registry: Arc<Registry<dyn RegistryStore>>,
+        admin_token_sha256: [u8; 32],
+        verifier: NoteVerifier,
+        gateway: Arc<custos_gateway::Gateway>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            registry,
+            admin_token_sha256,
+            verifier,
+            last_verify: Mutex::new(None),
+            openapi_json: std::sync::OnceLock::new(),
+            gateway: Some(gateway),
         })
     }
 }
@@ -89,7 +109,7 @@ impl AppState {
     info(title = "custos admin API", description = "The agent registry and the evidence ledger. Every route needs the admin token (`Authorization: Bearer custos_admin_…`)."),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Security),
-    tags((name = "agents"), (name = "tokens"), (name = "owners"), (name = "ledger"), (name = "meta"))
+    tags((name = "agents"), (name = "tokens"), (name = "owners"), (name = "ledger"), (name = "gateway"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -136,6 +156,8 @@ pub fn router(state: Arc<AppState>) -> (Router, openapi::OpenApi) {
         .routes(routes!(ledger::consistency))
         .routes(routes!(ledger::verify_status, ledger::verify))
         .routes(routes!(openapi_doc))
+        .routes(routes!(routes::gateway::status))
+        .routes(routes!(routes::gateway::reload))
         .split_for_parts();
     add_common_responses(&mut api);
     let json = api.to_json().unwrap_or_default();
@@ -241,7 +263,11 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (router, _) = router(state.clone());
+    let (mut router, _) = router(state.clone());
+    if let Some(gw) = &state.gateway {
+        // The MCP endpoints authenticate agents themselves; the admin token guards the rest.
+        router = gw.router().merge(router);
+    }
     let flusher = {
         let st = state.clone();
         tokio::spawn(async move {

@@ -38,7 +38,31 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> CliResult<Code> {
     let admin = dir.admin_token_sha256()?;
     let store: Arc<dyn RegistryStore> = Arc::new(store);
     let registry = Arc::new(Registry::open(store.clone()).await?);
-    let state = AppState::new(registry, admin, verifier);
+    let state = if file.servers.is_empty() {
+        AppState::new(registry, admin, verifier)
+    } else {
+        let (session_key, salt) = dir.gateway_keys()?;
+        // Policy files are relative to the config file.
+        let base = config::path(cli).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        let mut policy = file.policy.clone();
+        policy.files = policy.files.iter().map(|f| base.join(f)).collect();
+        let parts = custos_gateway::Parts {
+            servers: file.servers.clone(),
+            policy,
+            gateway: file.gateway.clone(),
+            verifier: registry.verifier(),
+            store: store.clone(),
+            session_key,
+            salt,
+        };
+        let gateway = custos_gateway::Gateway::start(parts).await.map_err(|e| CliError::input(anyhow!("gateway: {e}")))?;
+        if !cli.json {
+            for s in gateway.status()["servers"].as_array().into_iter().flatten() {
+                println!("  upstream {}: {} ({} tools)", s["name"].as_str().unwrap_or("?"), s["transport"].as_str().unwrap_or("?"), s["tools"]);
+            }
+        }
+        AppState::with_gateway(registry, admin, verifier, gateway)
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| CliError::env(anyhow!("cannot listen on {addr}: {e}")))?;
@@ -50,6 +74,9 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> CliResult<Code> {
         );
     } else {
         println!("custos up: admin API on http://{bound}/api/v1 (data dir `{}`)", dir.path.display());
+        if state.gateway.is_some() {
+            println!("custos up: MCP gateway on http://{bound}/mcp and http://{bound}/mcp/<server>");
+        }
         println!("stop with Ctrl-C (SIGINT) or SIGTERM; pending appends are flushed first");
     }
     custos_server::serve(listener, state, shutdown_signal())

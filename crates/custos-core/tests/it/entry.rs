@@ -66,7 +66,7 @@ fn good() -> String {
 
 #[test]
 fn every_kind_round_trips() {
-    assert_eq!(EventKind::ALL.len(), 29);
+    assert_eq!(EventKind::ALL.len(), 30);
     for &kind in EventKind::ALL {
         for agent in [false, true] {
             let ev = event(kind, agent);

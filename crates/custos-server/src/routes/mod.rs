@@ -1,2 +1,3 @@
 pub mod agents;
+pub mod gateway;
 pub mod ledger;

@@ -1,0 +1,97 @@
+//! The gateway's part of `custos.toml`: `[[servers]]`, `[policy]`, `[gateway]`.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use serde::Deserialize;
+
+/// One upstream MCP server: either `url` (Streamable HTTP) or `command` (stdio, spawned and
+/// supervised by custos). Everything about how it runs comes from here, never from a request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Lowercase letters, digits, `_` and `-`: the prefix of its tools (`name.tool`).
+    pub name: String,
+    pub url: Option<String>,
+    /// The credential custos sends upstream (`Authorization: Bearer …`), as `env:VAR` or
+    /// `file:/path`, so the secret itself is never in the config file.
+    pub credential: Option<String>,
+    pub command: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// `[policy]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Cedar files, relative to the config file's directory.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+    /// Agents in shadow mode: their calls are decided and recorded, not blocked.
+    #[serde(default)]
+    pub shadow: Vec<String>,
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Upstream call timeout (default 30 s).
+    pub timeout_ms: Option<u64>,
+    /// Largest request body an agent may send (default 4 MiB).
+    pub max_body_bytes: Option<usize>,
+    /// Origins allowed besides loopback ones (`http://localhost:*`, `http://127.0.0.1:*`).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Host names allowed besides loopback ones (DNS-rebinding defence).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+}
+
+pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+
+impl ServerConfig {
+    /// Checks the shape: a valid name and exactly one of `url` and `command`.
+    pub fn check(&self) -> Result<(), String> {
+        let ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(format!(
+                "servers: name `{}` must be 1 to 64 lowercase letters, digits, `_` or `-` (it prefixes tool names)",
+                self.name
+            ));
+        }
+        match (&self.url, &self.command) {
+            (Some(_), Some(_)) => Err(format!("servers.{}: give either `url` or `command`, not both", self.name)),
+            (None, None) => Err(format!("servers.{}: give `url` (Streamable HTTP) or `command` (stdio)", self.name)),
+            (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                Err(format!("servers.{}: url `{u}` is not http:// or https://", self.name))
+            }
+            (None, Some(_)) if self.credential.is_some() => {
+                Err(format!("servers.{}: `credential` is for `url` servers; pass secrets to a command in `env`", self.name))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Resolves `credential` (`env:VAR` or `file:/path`) to the secret.
+    pub fn resolve_credential(&self) -> Result<Option<String>, String> {
+        let Some(c) = &self.credential else { return Ok(None) };
+        let value = if let Some(var) = c.strip_prefix("env:") {
+            std::env::var(var).map_err(|_| format!("servers.{}: credential: environment variable `{var}` is not set", self.name))?
+        } else if let Some(path) = c.strip_prefix("file:") {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("servers.{}: credential: cannot read `{path}`: {e}", self.name))?
+        } else {
+            return Err(format!(
+                "servers.{}: credential must be `env:VAR` or `file:/path` (never the secret itself)",
+                self.name
+            ));
+        };
+        Ok(Some(value.trim().to_string()))
+    }
+}

@@ -1,0 +1,563 @@
+//! custos-gateway: the MCP runtime control point (DESIGN.md §5).
+//!
+//! Agents point their MCP client at `custos up` (`/mcp` for every server they may use, tools
+//! named `server.tool`; `/mcp/{server}` for one). For every request the gateway checks the
+//! `Host`/`Origin` (DNS rebinding), authenticates the agent (custos token, from memory), and
+//! for every `tools/call`:
+//!
+//! 1. decides it with Cedar ([`custos_policy::Engine`]): default deny, forbid wins; an
+//!    evaluation error is a deny;
+//! 2. appends one `gateway.decision` event and waits until it is durable. If the ledger cannot
+//!    be written the call is denied and **nothing reaches the upstream** (fail closed);
+//! 3. forwards allowed calls (and, for agents in shadow mode, denied ones) under custos's own
+//!    JSON-RPC id, with the upstream's own credential, never the agent's token.
+//!
+//! Both MCP eras are served: 2025-11-25 (`initialize`, `Mcp-Session-Id` sealed with an AEAD key
+//! so sessions survive restarts) and 2026-07-28 (stateless: `MCP-Protocol-Version`,
+//! `Mcp-Method` and `Mcp-Name` must agree with the body, else `-32020`).
+
+pub mod config;
+mod evidence;
+pub mod jsonrpc;
+pub mod session;
+pub mod upstream;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use custos_core::Event;
+use custos_policy::{Engine, Principal, Source, ToolManifest};
+use custos_registry::{AuthError, Authenticated, TokenVerifier};
+use custos_store::Store;
+use serde_json::{Value, json};
+
+use crate::{
+    config::{GatewayConfig, PolicyConfig, ServerConfig},
+    jsonrpc::Incoming,
+    session::{Sealer, SessionState},
+    upstream::{Upstream, UpstreamError},
+};
+
+/// The protocol versions the gateway serves to agents, newest first.
+pub const SUPPORTED_VERSIONS: &[&str] = &["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"];
+/// The stateless era.
+pub const STATELESS: &str = "2026-07-28";
+
+/// Why the gateway could not be built or reloaded.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Policy(#[from] custos_policy::PolicyError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+/// The gateway: upstreams, the policies in force, and what it needs to decide and record.
+pub struct Gateway {
+    upstreams: Vec<Arc<Upstream>>,
+    engine: RwLock<Arc<Engine>>,
+    policy_files: Vec<std::path::PathBuf>,
+    shadow: BTreeSet<String>,
+    verifier: TokenVerifier,
+    store: Arc<dyn Store>,
+    sealer: Sealer,
+    salt: [u8; 32],
+    timeout: Duration,
+    max_body: usize,
+    allowed_origins: Vec<String>,
+    allowed_hosts: Vec<String>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").field("upstreams", &self.upstreams.len()).finish_non_exhaustive()
+    }
+}
+
+/// What the gateway needs from the rest of custos.
+#[allow(missing_debug_implementations, reason = "holds keys; never printed")]
+pub struct Parts {
+    pub servers: Vec<ServerConfig>,
+    pub policy: PolicyConfig,
+    pub gateway: GatewayConfig,
+    pub verifier: TokenVerifier,
+    pub store: Arc<dyn Store>,
+    /// 32 secret bytes from the data dir: the session-sealing key.
+    pub session_key: [u8; 32],
+    /// 32 secret bytes from the data dir: the salt of argument digests.
+    pub salt: [u8; 32],
+}
+
+impl Gateway {
+    /// Starts every upstream, reads its tools, and loads the policies against them.
+    pub async fn start(parts: Parts) -> Result<Arc<Self>, GatewayError> {
+        let mut names = BTreeSet::new();
+        let mut upstreams = Vec::new();
+        for s in &parts.servers {
+            if !names.insert(s.name.clone()) {
+                return Err(GatewayError::Config(format!("servers: the name `{}` is used twice", s.name)));
+            }
+            upstreams.push(Upstream::new(s).map_err(GatewayError::Config)?);
+        }
+        let timeout = Duration::from_millis(parts.gateway.timeout_ms.unwrap_or(config::DEFAULT_TIMEOUT_MS));
+        let gw = Self {
+            upstreams,
+            engine: RwLock::new(Arc::new(Engine::build(Vec::new(), &[])?)),
+            policy_files: parts.policy.files.clone(),
+            shadow: parts.policy.shadow.iter().cloned().collect(),
+            verifier: parts.verifier,
+            store: parts.store,
+            sealer: Sealer::new(&parts.session_key),
+            salt: parts.salt,
+            timeout,
+            max_body: parts.gateway.max_body_bytes.unwrap_or(config::DEFAULT_MAX_BODY),
+            allowed_origins: parts.gateway.allowed_origins.clone(),
+            allowed_hosts: parts.gateway.allowed_hosts.clone(),
+        };
+        gw.reload().await?;
+        Ok(Arc::new(gw))
+    }
+
+    /// Reads every upstream's tools and the policy files again and, if all of it loads and
+    /// validates, puts it in force. On any error the policies in force stay in force.
+    pub async fn reload(&self) -> Result<usize, GatewayError> {
+        let mut tools = Vec::new();
+        for up in &self.upstreams {
+            match up.list_tools(self.timeout).await {
+                Ok(list) => tools.extend(list.iter().filter_map(|t| manifest(&up.name, t))),
+                // An upstream that is down has no tools now; its calls fail until it is back.
+                Err(e) => eprintln!("custos: gateway: {e}"),
+            }
+        }
+        let sources: Vec<Source> = custos_policy::read_sources(&self.policy_files)?;
+        let engine = Engine::build(tools, &sources)?;
+        let n = engine.len();
+        *self.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
+        Ok(n)
+    }
+
+    fn engine(&self) -> Arc<Engine> {
+        self.engine.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Upstreams, their health and tool counts.
+    pub fn status(&self) -> Value {
+        let engine = self.engine();
+        let servers: Vec<Value> = self
+            .upstreams
+            .iter()
+            .map(|u| {
+                let tools = engine.tools().filter(|t| t.server == u.name).count();
+                json!({"name": u.name, "transport": u.transport(), "healthy": u.healthy(), "tools": tools})
+            })
+            .collect();
+        json!({"servers": servers, "policies": engine.len(), "shadow_agents": self.shadow})
+    }
+
+    /// `/mcp`, `/mcp/{server}` and `/healthz`. Not behind the admin token: agents authenticate
+    /// with their own credentials here.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/mcp", post(post_all).get(no_stream).delete(end_session))
+            .route("/mcp/{server}", post(post_one).get(no_stream).delete(end_session))
+            .layer(DefaultBodyLimit::max(self.max_body))
+            .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
+            .with_state(self.clone())
+    }
+}
+
+fn manifest(server: &str, tool: &Value) -> Option<ToolManifest> {
+    Some(ToolManifest {
+        server: server.to_string(),
+        name: tool.get("name")?.as_str()?.to_string(),
+        description: tool.get("description").and_then(Value::as_str).unwrap_or("").to_string(),
+        input_schema: tool.get("inputSchema").cloned().unwrap_or(json!({"type": "object"})),
+        annotations: tool.get("annotations").cloned().unwrap_or(Value::Null),
+        labels: Vec::new(),
+    })
+}
+
+// ---- HTTP ------------------------------------------------------------------------------------
+
+/// A JSON-RPC answer with its HTTP status.
+fn rpc(status: StatusCode, body: Value) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body.to_string()).into_response()
+}
+
+fn rpc_error(status: StatusCode, id: &Value, code: i64, message: impl Into<String>) -> Response {
+    rpc(status, jsonrpc::error(id, code, message))
+}
+
+async fn no_stream() -> Response {
+    // No server-initiated stream yet: allowed by both eras' transports.
+    rpc_error(StatusCode::METHOD_NOT_ALLOWED, &Value::Null, jsonrpc::INVALID_REQUEST, "this endpoint takes POST")
+}
+
+async fn end_session() -> Response {
+    // Sessions are sealed state, nothing to free; the client may simply stop using the id.
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn post_all(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    gw.handle(None, &headers, &body).await
+}
+
+async fn post_one(State(gw): State<Arc<Gateway>>, Path(server): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    if !gw.upstreams.iter().any(|u| u.name == server) {
+        return rpc_error(StatusCode::NOT_FOUND, &Value::Null, jsonrpc::INVALID_REQUEST, format!("no server `{server}` here"));
+    }
+    gw.handle(Some(server), &headers, &body).await
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The host part of a `Host` value or an origin's authority.
+fn host_name(s: &str) -> &str {
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    s.split(':').next().unwrap_or("")
+}
+
+fn loopback(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with("127.")
+}
+
+impl Gateway {
+    /// DNS rebinding defence: a browser page on another origin must not reach the gateway.
+    fn check_origin(&self, headers: &HeaderMap) -> Result<(), String> {
+        if let Some(host) = header_str(headers, "host") {
+            let name = host_name(host);
+            if !loopback(name) && !self.allowed_hosts.iter().any(|h| h == name) {
+                return Err(format!("Host `{host}` is not allowed (configure [gateway] allowed_hosts)"));
+            }
+        }
+        if let Some(origin) = header_str(headers, "origin") {
+            let authority = origin.split("://").nth(1).unwrap_or("");
+            if !loopback(host_name(authority)) && !self.allowed_origins.iter().any(|o| o == origin) {
+                return Err(format!("Origin `{origin}` is not allowed (configure [gateway] allowed_origins)"));
+            }
+        }
+        Ok(())
+    }
+
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Authenticated, Response> {
+        let token = header_str(headers, "authorization")
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
+        let Some(token) = token else {
+            self.auth_failed("missing", None, None).await;
+            let mut r = rpc_error(
+                StatusCode::UNAUTHORIZED,
+                &Value::Null,
+                jsonrpc::UNAUTHENTICATED,
+                "no credential: send `Authorization: Bearer <custos agent token>`",
+            );
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"custos\""));
+            return Err(r);
+        };
+        match self.verifier.verify(token) {
+            Ok(a) => Ok(a),
+            Err(e) => {
+                let (agent, cred) = match &e {
+                    AuthError::Expired { agent, credential, .. } | AuthError::AgentNotActive { agent, credential, .. } => {
+                        (Some(agent.clone()), Some(credential.clone()))
+                    }
+                    _ => (None, None),
+                };
+                self.auth_failed(&e.to_string(), agent, cred).await;
+                let (status, code) = if e.is_forbidden() {
+                    (StatusCode::FORBIDDEN, jsonrpc::FORBIDDEN)
+                } else {
+                    (StatusCode::UNAUTHORIZED, jsonrpc::UNAUTHENTICATED)
+                };
+                let mut r = rpc_error(status, &Value::Null, code, e.to_string());
+                if status == StatusCode::UNAUTHORIZED {
+                    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"custos\""));
+                }
+                Err(r)
+            }
+        }
+    }
+
+    async fn auth_failed(&self, reason: &str, agent: Option<custos_core::AgentId>, credential: Option<String>) {
+        let event = evidence::auth_failed(reason, agent, credential);
+        if let Err(e) = self.append(event).await {
+            eprintln!("custos: gateway: recording a failed authentication failed: {e}");
+        }
+    }
+
+    async fn append(&self, event: Result<Event, custos_core::CoreError>) -> Result<u64, String> {
+        let event = event.map_err(|e| e.to_string())?;
+        self.store.append(event).await.map(|r| r.index).map_err(|e| e.to_string())
+    }
+
+    async fn handle(&self, scope: Option<String>, headers: &HeaderMap, body: &[u8]) -> Response {
+        if let Err(why) = self.check_origin(headers) {
+            return rpc_error(StatusCode::FORBIDDEN, &Value::Null, jsonrpc::INVALID_REQUEST, why);
+        }
+        let auth = match self.authenticate(headers).await {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        let msg = match jsonrpc::parse(body) {
+            Ok(m) => m,
+            Err((code, why)) => return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, code, why),
+        };
+        let version = header_str(headers, "mcp-protocol-version");
+        let stateless = version == Some(STATELESS) || msg.method() == Some("server/discover");
+        if stateless {
+            if let Err(r) = check_headers(headers, &msg) {
+                return r;
+            }
+        } else if let Some(v) = version
+            && !SUPPORTED_VERSIONS.contains(&v)
+        {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                &Value::Null,
+                jsonrpc::UNSUPPORTED_VERSION,
+                format!("MCP-Protocol-Version `{v}` is not supported; supported: {}", SUPPORTED_VERSIONS.join(", ")),
+            );
+        }
+        let (id, method, params) = match msg {
+            Incoming::Notification { .. } | Incoming::Response { .. } => return StatusCode::ACCEPTED.into_response(),
+            Incoming::Request { id, method, params } => (id, method, params),
+        };
+        // Session era: everything but `initialize` needs this agent's session.
+        let mut session_id = None;
+        if !stateless && method != "initialize" {
+            match header_str(headers, "mcp-session-id") {
+                None => {
+                    return rpc_error(
+                        StatusCode::BAD_REQUEST,
+                        &id,
+                        jsonrpc::BAD_SESSION,
+                        "missing Mcp-Session-Id: call `initialize` first (or use MCP-Protocol-Version: 2026-07-28)",
+                    );
+                }
+                Some(sid) => match self.sealer.open(sid) {
+                    Some(s) if s.a == auth.agent.as_str() && s.s == scope => session_id = Some(sid.to_string()),
+                    Some(_) => {
+                        return rpc_error(StatusCode::NOT_FOUND, &id, jsonrpc::BAD_SESSION, "this session belongs to another agent or endpoint");
+                    }
+                    None => {
+                        return rpc_error(StatusCode::NOT_FOUND, &id, jsonrpc::BAD_SESSION, "unknown session: initialize again");
+                    }
+                },
+            }
+        }
+        let mut extra_headers = Vec::new();
+        let outcome = match method.as_str() {
+            "initialize" if !stateless => {
+                let asked = params.get("protocolVersion").and_then(Value::as_str).unwrap_or("");
+                let v = if SUPPORTED_VERSIONS.contains(&asked) && asked != STATELESS { asked } else { "2025-11-25" };
+                let state = SessionState {
+                    a: auth.agent.to_string(),
+                    c: auth.credential.clone(),
+                    v: v.to_string(),
+                    s: scope.clone(),
+                    t: custos_core::Timestamp::now().as_jiff().as_second(),
+                    r: session::random_tag(),
+                };
+                match self.sealer.seal(&state) {
+                    Ok(sid) => extra_headers.push(("mcp-session-id", sid)),
+                    Err(e) => return rpc_error(StatusCode::INTERNAL_SERVER_ERROR, &id, jsonrpc::INTERNAL_ERROR, e),
+                }
+                Ok(json!({
+                    "protocolVersion": v,
+                    "capabilities": {"tools": {"listChanged": false}},
+                    "serverInfo": {"name": "custos", "version": env!("CARGO_PKG_VERSION")},
+                    "instructions": "custos gateway: every tool call is authorized by policy and recorded as evidence.",
+                }))
+            }
+            "server/discover" => Ok(json!({
+                "supportedVersions": SUPPORTED_VERSIONS,
+                "capabilities": {"tools": {"listChanged": false}},
+                "serverInfo": {"name": "custos", "version": env!("CARGO_PKG_VERSION")},
+            })),
+            "ping" => Ok(json!({})),
+            "tools/list" => Ok(self.tools_list(&auth, scope.as_deref())),
+            "tools/call" => self.tools_call(&auth, scope.as_deref(), session_id.as_deref(), &params).await,
+            other => Err((StatusCode::OK, jsonrpc::METHOD_NOT_FOUND, format!("method `{other}` is not served by the custos gateway"))),
+        };
+        let mut resp = match outcome {
+            Ok(mut result) => {
+                if stateless && let Some(o) = result.as_object_mut() {
+                    o.entry("resultType").or_insert(json!("complete"));
+                }
+                rpc(StatusCode::OK, jsonrpc::result(&id, result))
+            }
+            Err((status, code, message)) => rpc_error(status, &id, code, message),
+        };
+        for (k, v) in extra_headers {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                resp.headers_mut().insert(k, v);
+            }
+        }
+        resp
+    }
+
+    /// The tools this agent could be allowed to call, named for the endpoint.
+    fn tools_list(&self, auth: &Authenticated, scope: Option<&str>) -> Value {
+        let engine = self.engine();
+        let principal = principal(auth);
+        let tools: Vec<Value> = engine
+            .tools()
+            .filter(|t| scope.is_none_or(|s| s == t.server))
+            .filter(|t| engine.could_allow(&principal, &t.qualified()))
+            .map(|t| {
+                let mut v = json!({
+                    "name": if scope.is_some() { t.name.clone() } else { t.qualified() },
+                    "description": t.description,
+                    "inputSchema": t.input_schema,
+                });
+                if !t.annotations.is_null() {
+                    v["annotations"] = t.annotations.clone();
+                }
+                v
+            })
+            .collect();
+        json!({"tools": tools})
+    }
+
+    async fn tools_call(
+        &self,
+        auth: &Authenticated,
+        scope: Option<&str>,
+        session: Option<&str>,
+        params: &Value,
+    ) -> Result<Value, (StatusCode, i64, String)> {
+        let started = Instant::now();
+        let invalid = |m: String| (StatusCode::OK, jsonrpc::INVALID_PARAMS, m);
+        let name = params.get("name").and_then(Value::as_str).ok_or_else(|| invalid("`params.name` must be a string".into()))?;
+        let arguments = params.get("arguments").cloned().unwrap_or(json!({}));
+        let qualified = match scope {
+            Some(s) => format!("{s}.{name}"),
+            None => name.to_string(),
+        };
+        let engine = self.engine();
+        let Some(tool) = engine.tool(&qualified).cloned() else {
+            return Err(invalid(format!("unknown tool `{name}`")));
+        };
+        let Some(up) = self.upstreams.iter().find(|u| u.name == tool.server).cloned() else {
+            return Err(invalid(format!("unknown tool `{name}`")));
+        };
+        let principal = principal(auth);
+        let shadow = self.shadow.contains(auth.agent.as_str());
+        let (decision, client_error) = match engine.decide(&principal, &qualified, &arguments) {
+            Ok(d) => (d, None),
+            // Fail closed: what cannot be evaluated is denied (and said why).
+            Err(e) => (
+                custos_policy::Decision { allowed: false, policies: Vec::new(), note: Some(e.to_string()) },
+                Some(e.to_string()),
+            ),
+        };
+        let forward = decision.allowed || shadow;
+        let record = evidence::Decision {
+            agent: &auth.agent,
+            credential: &auth.credential,
+            session,
+            server: &tool.server,
+            tool: &tool.name,
+            allowed: decision.allowed,
+            enforced: !shadow,
+            policies: &decision.policies,
+            note: decision.note.as_deref(),
+            arguments: &arguments,
+            salt: &self.salt,
+            decide_us: started.elapsed().as_micros() as u64,
+        };
+        if let Err(e) = self.append(record.event()).await {
+            // Nothing unrecorded reaches an upstream.
+            return Err((
+                StatusCode::OK,
+                jsonrpc::EVIDENCE_FAILED,
+                format!("denied: the decision could not be recorded ({e}); custos fails closed"),
+            ));
+        }
+        if !forward {
+            let why = match (&client_error, decision.policies.is_empty()) {
+                (Some(e), _) => format!("denied: {e}"),
+                (None, false) => format!("denied by policy {}", decision.policies.join(", ")),
+                (None, true) => format!("denied: {}", decision.note.as_deref().unwrap_or("no policy permits this call")),
+            };
+            return Err((StatusCode::OK, jsonrpc::DENIED, why));
+        }
+        let upstream_params = json!({"name": tool.name, "arguments": arguments});
+        let t = Instant::now();
+        match up.request("tools/call", upstream_params, self.timeout).await {
+            Ok(result) => Ok(result),
+            Err(UpstreamError::Rpc { code, message, .. }) => Err((StatusCode::OK, code, message)),
+            Err(e) => {
+                let event = evidence::upstream_error(&auth.agent, &tool.server, &tool.name, e.status(), &e.to_string(), t.elapsed());
+                if let Err(err) = self.append(event).await {
+                    eprintln!("custos: gateway: recording an upstream failure failed: {err}");
+                }
+                Err((StatusCode::OK, jsonrpc::UPSTREAM_ERROR, e.to_string()))
+            }
+        }
+    }
+}
+
+fn principal(auth: &Authenticated) -> Principal {
+    let a = &auth.record;
+    Principal {
+        id: a.id.to_string(),
+        owner: a.owner.as_ref().map(|o| o.to_string()).unwrap_or_default(),
+        environment: a.environment.to_string(),
+        tier: a.risk_tier.to_string(),
+        state: a.state.to_string(),
+        labels: a.labels.iter().map(|l| l.to_string()).collect(),
+    }
+}
+
+/// 2026-07-28: the routing headers must be present and agree with the body.
+fn check_headers(headers: &HeaderMap, msg: &Incoming) -> Result<(), Response> {
+    let mismatch = |m: String| rpc_error(StatusCode::BAD_REQUEST, &Value::Null, jsonrpc::HEADER_MISMATCH, m);
+    let (method, params) = match msg {
+        Incoming::Request { method, params, .. } | Incoming::Notification { method, params } => (method, params),
+        Incoming::Response { .. } => return Ok(()),
+    };
+    match header_str(headers, "mcp-method") {
+        Some(h) if h == method => {}
+        Some(h) => return Err(mismatch(format!("Mcp-Method `{h}` does not match the body's method `{method}`"))),
+        None => return Err(mismatch("Mcp-Method is required with MCP-Protocol-Version 2026-07-28".into())),
+    }
+    if matches!(method.as_str(), "tools/call" | "resources/read" | "prompts/get") {
+        let key = if method == "resources/read" { "uri" } else { "name" };
+        let body_name = params.get(key).and_then(Value::as_str).unwrap_or("");
+        match header_str(headers, "mcp-name") {
+            Some(h) if h == body_name => {}
+            Some(h) => return Err(mismatch(format!("Mcp-Name `{h}` does not match the body's {key} `{body_name}`"))),
+            None => return Err(mismatch(format!("Mcp-Name is required for `{method}`"))),
+        }
+    }
+    Ok(())
+}
+
+/// Tool counts per server, for status displays.
+pub fn count_by_server(tools: &[ToolManifest]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for t in tools {
+        *m.entry(t.server.clone()).or_insert(0) += 1;
+    }
+    m
+}

@@ -1,0 +1,234 @@
+//! custos-policy: Cedar for tool calls.
+//!
+//! The schema is generated from what the upstream servers say about their tools: principal
+//! `Agent` (owner, environment, tier, state, labels), one action per tool (`Action::"srv.tool"`)
+//! in the group `Action::"CallTool"`, resource `Tool` (server, name, labels, annotation hints),
+//! and a typed `context.input` per tool, derived from the tool's `inputSchema`. Policies are
+//! validated against that schema when loaded, so a policy that names a tool or an argument that
+//! does not exist is refused with its file and line, before it can silently never match.
+//!
+//! Decisions are Cedar's: default deny, any matching `forbid` wins. A policy's id is its
+//! `@id("…")` annotation, else `<file>:<n>`; decisions name the policies that determined them.
+
+mod schema;
+
+use std::{collections::BTreeMap, path::Path, str::FromStr};
+
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, Entities, EntityId, EntityTypeName, EntityUid, Policy, PolicyId,
+    PolicySet, Request, Schema, ValidationMode, Validator,
+};
+use serde_json::{Value, json};
+
+pub use schema::{ToolManifest, input_type};
+
+/// Why policies could not be loaded or a decision not made.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A policy file does not parse or does not validate: `file:line: message`.
+    #[error("{file}:{line}: {message}")]
+    Policy { file: String, line: usize, message: String },
+    #[error("the generated schema is invalid: {0}")]
+    Schema(String),
+    /// The request cannot be evaluated (for example, an argument of the wrong type).
+    #[error("cannot evaluate: {0}")]
+    Evaluate(String),
+}
+
+/// The principal: an agent as the registry knows it.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub id: String,
+    pub owner: String,
+    pub environment: String,
+    pub tier: String,
+    pub state: String,
+    pub labels: Vec<String>,
+}
+
+/// What the policy said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// The policies that determined it (the permits that allowed it, or the forbids that
+    /// denied it; empty for a default deny).
+    pub policies: Vec<String>,
+    /// Why, when no policy decided (default deny) or evaluation failed.
+    pub note: Option<String>,
+}
+
+/// A policy source: a file name (for messages) and its text.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub file: String,
+    pub text: String,
+}
+
+/// The policies in force, the schema they were validated against, and the tools it knows.
+#[derive(Debug)]
+pub struct Engine {
+    schema: Schema,
+    policies: PolicySet,
+    /// Permit scopes with their conditions removed, plus unconditional forbids: what could be
+    /// allowed for a principal and tool whatever the arguments (for `tools/list`).
+    scopes: PolicySet,
+    tools: BTreeMap<String, ToolManifest>,
+    authorizer: Authorizer,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset.min(text.len())).map_or(0, |t| t.matches('\n').count()) + 1
+}
+
+/// The first labelled span of a diagnostic, as a line of `text`.
+fn diag_line(d: &dyn miette::Diagnostic, text: &str) -> usize {
+    d.labels().and_then(|mut l| l.next()).map_or(1, |l| line_of(text, l.offset()))
+}
+
+fn uid(ty: &str, id: &str) -> Result<EntityUid, PolicyError> {
+    let t = EntityTypeName::from_str(ty).map_err(|e| PolicyError::Evaluate(e.to_string()))?;
+    Ok(EntityUid::from_type_name_and_id(t, EntityId::new(id)))
+}
+
+impl Engine {
+    /// Builds the schema from `tools`, parses and validates every source against it. Any error
+    /// refuses the whole set (the caller keeps the policies already in force).
+    pub fn build(tools: Vec<ToolManifest>, sources: &[Source]) -> Result<Self, PolicyError> {
+        let schema_json = schema::generate(&tools);
+        let schema = Schema::from_json_value(schema_json).map_err(|e| PolicyError::Schema(e.to_string()))?;
+        let mut policies = PolicySet::new();
+        let mut scopes = PolicySet::new();
+        for src in sources {
+            let set = PolicySet::from_str(&src.text).map_err(|e| PolicyError::Policy {
+                file: src.file.clone(),
+                line: diag_line(&e, &src.text),
+                message: e.to_string(),
+            })?;
+            // Validate each file on its own, so a message points into the right file.
+            let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+            if let Some(err) = result.validation_errors().next() {
+                return Err(PolicyError::Policy {
+                    file: src.file.clone(),
+                    line: diag_line(err, &src.text),
+                    message: err.to_string(),
+                });
+            }
+            for (n, p) in set.policies().enumerate() {
+                let id = p.annotation("id").map_or_else(|| format!("{}:{n}", src.file), str::to_string);
+                let p = p.new_id(PolicyId::new(&id));
+                let scoped = scope_only(&p, &id)?;
+                if let Some(s) = scoped {
+                    scopes.add(s).map_err(|e| duplicate(src, &id, e))?;
+                }
+                policies.add(p).map_err(|e| duplicate(src, &id, e))?;
+            }
+        }
+        let tools = tools.into_iter().map(|t| (t.qualified(), t)).collect();
+        Ok(Self { schema, policies, scopes, tools, authorizer: Authorizer::new() })
+    }
+
+    /// How many policies are in force.
+    pub fn len(&self) -> usize {
+        self.policies.policies().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every tool the engine knows, in qualified-name order.
+    pub fn tools(&self) -> impl Iterator<Item = &ToolManifest> {
+        self.tools.values()
+    }
+
+    /// The tool this engine knows by its qualified name (`server.tool`).
+    pub fn tool(&self, qualified: &str) -> Option<&ToolManifest> {
+        self.tools.get(qualified)
+    }
+
+    fn entities(&self, p: &Principal, tool: &ToolManifest) -> Result<Entities, PolicyError> {
+        let json = json!([
+            {
+                "uid": {"type": "Agent", "id": p.id},
+                "attrs": {
+                    "owner": p.owner, "environment": p.environment, "tier": p.tier,
+                    "state": p.state, "labels": p.labels,
+                },
+                "parents": [],
+            },
+            {
+                "uid": {"type": "Tool", "id": tool.qualified()},
+                "attrs": schema::tool_attrs(tool),
+                "parents": [],
+            },
+        ]);
+        Entities::from_json_value(json, Some(&self.schema)).map_err(|e| PolicyError::Evaluate(e.to_string()))
+    }
+
+    /// Decides a call of `tool` (qualified) with `arguments` by `principal`.
+    pub fn decide(&self, principal: &Principal, tool: &str, arguments: &Value) -> Result<Decision, PolicyError> {
+        let manifest = self.tools.get(tool).ok_or_else(|| PolicyError::Evaluate(format!("unknown tool `{tool}`")))?;
+        let action = uid("Action", tool)?;
+        let input = schema::context_input(manifest, arguments).map_err(PolicyError::Evaluate)?;
+        let context = Context::from_json_value(json!({ "input": input }), Some((&self.schema, &action)))
+            .map_err(|e| PolicyError::Evaluate(format!("arguments do not match the tool's input schema: {e}")))?;
+        let request = Request::new(uid("Agent", &principal.id)?, action, uid("Tool", tool)?, context, Some(&self.schema))
+            .map_err(|e| PolicyError::Evaluate(e.to_string()))?;
+        let entities = self.entities(principal, manifest)?;
+        let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
+        let policies: Vec<String> = response.diagnostics().reason().map(|id| id.to_string()).collect();
+        let errors: Vec<String> = response.diagnostics().errors().map(|e| e.to_string()).collect();
+        let allowed = response.decision() == CedarDecision::Allow;
+        let note = match (allowed, policies.is_empty(), errors.is_empty()) {
+            (false, true, true) => Some("no policy permits this call (default deny)".to_string()),
+            (_, _, false) => Some(format!("policy evaluation errors: {}", errors.join("; "))),
+            _ => None,
+        };
+        Ok(Decision { allowed, policies, note })
+    }
+
+    /// Whether some call of `tool` could be allowed for `principal`: a permit's scope matches
+    /// and no unconditional forbid does. Used to filter `tools/list`; the call itself is still
+    /// decided with its arguments.
+    pub fn could_allow(&self, principal: &Principal, tool: &str) -> bool {
+        let Some(manifest) = self.tools.get(tool) else { return false };
+        let (Ok(p), Ok(a), Ok(r)) = (uid("Agent", &principal.id), uid("Action", tool), uid("Tool", tool)) else {
+            return false;
+        };
+        let Ok(request) = Request::new(p, a, r, Context::empty(), None) else { return false };
+        let Ok(entities) = self.entities(principal, manifest) else { return false };
+        self.authorizer.is_authorized(&request, &self.scopes, &entities).decision() == CedarDecision::Allow
+    }
+}
+
+fn duplicate(src: &Source, id: &str, e: impl std::fmt::Display) -> PolicyError {
+    PolicyError::Policy { file: src.file.clone(), line: 1, message: format!("policy id `{id}`: {e}") }
+}
+
+/// A permit with its conditions removed, or a forbid that has none; `None` for a conditional
+/// forbid (it may or may not apply, so it cannot hide a tool).
+fn scope_only(p: &Policy, id: &str) -> Result<Option<Policy>, PolicyError> {
+    let mut est = p.to_json().map_err(|e| PolicyError::Schema(e.to_string()))?;
+    let conditions = est.get("conditions").and_then(Value::as_array).map_or(0, Vec::len);
+    let permit = p.effect() == cedar_policy::Effect::Permit;
+    if !permit && conditions > 0 {
+        return Ok(None);
+    }
+    if let Some(c) = est.get_mut("conditions") {
+        *c = json!([]);
+    }
+    Policy::from_json(Some(PolicyId::new(id)), est).map(Some).map_err(|e| PolicyError::Schema(e.to_string()))
+}
+
+/// Reads policy files, each as a [`Source`] named by its path.
+pub fn read_sources(paths: &[impl AsRef<Path>]) -> Result<Vec<Source>, PolicyError> {
+    paths
+        .iter()
+        .map(|p| {
+            let p = p.as_ref();
+            std::fs::read_to_string(p)
+                .map(|text| Source { file: p.display().to_string(), text })
+                .map_err(|e| PolicyError::Policy { file: p.display().to_string(), line: 0, message: e.to_string() })
+        })
+        .collect()
+}
