@@ -71,9 +71,10 @@ impl ServerConfig {
             (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
                 Err(format!("servers.{}: url `{u}` is not http:// or https://", self.name))
             }
-            (None, Some(_)) if self.credential.is_some() => {
-                Err(format!("servers.{}: `credential` is for `url` servers; pass secrets to a command in `env`", self.name))
-            }
+            (None, Some(_)) if self.credential.is_some() => Err(format!(
+                "servers.{}: `credential` is for `url` servers; pass secrets to a command in `env`",
+                self.name
+            )),
             _ => Ok(()),
         }
     }
@@ -82,7 +83,8 @@ impl ServerConfig {
     pub fn resolve_credential(&self) -> Result<Option<String>, String> {
         let Some(c) = &self.credential else { return Ok(None) };
         let value = if let Some(var) = c.strip_prefix("env:") {
-            std::env::var(var).map_err(|_| format!("servers.{}: credential: environment variable `{var}` is not set", self.name))?
+            std::env::var(var)
+                .map_err(|_| format!("servers.{}: credential: environment variable `{var}` is not set", self.name))?
         } else if let Some(path) = c.strip_prefix("file:") {
             std::fs::read_to_string(path)
                 .map_err(|e| format!("servers.{}: credential: cannot read `{path}`: {e}", self.name))?

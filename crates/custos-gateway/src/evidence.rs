@@ -77,12 +77,18 @@ pub(crate) fn preview(args: &Value) -> Value {
         }
     }
     match args {
-        Value::Object(o) => Value::Object(o.iter().take(32).map(|(k, v)| (k.chars().take(64).collect(), json!(shape(v)))).collect::<Map<_, _>>()),
+        Value::Object(o) => Value::Object(
+            o.iter().take(32).map(|(k, v)| (k.chars().take(64).collect(), json!(shape(v)))).collect::<Map<_, _>>(),
+        ),
         other => json!(shape(other)),
     }
 }
 
-pub(crate) fn auth_failed(reason: &str, agent: Option<AgentId>, credential: Option<String>) -> Result<Event, CoreError> {
+pub(crate) fn auth_failed(
+    reason: &str,
+    agent: Option<AgentId>,
+    credential: Option<String>,
+) -> Result<Event, CoreError> {
     let mut data = json!({"reason": reason});
     if let Some(c) = credential {
         data["credential"] = json!(c);

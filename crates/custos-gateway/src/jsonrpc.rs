@@ -28,10 +28,20 @@ pub const BAD_SESSION: i64 = -32006;
 /// A message from a client.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
-    Request { id: Value, method: String, params: Value },
-    Notification { method: String, params: Value },
+    Request {
+        id: Value,
+        method: String,
+        params: Value,
+    },
+    Notification {
+        method: String,
+        params: Value,
+    },
     /// A response to a request the gateway sent (server→client relay).
-    Response { id: Value, body: Map<String, Value> },
+    Response {
+        id: Value,
+        body: Map<String, Value>,
+    },
 }
 
 impl Incoming {
@@ -49,7 +59,11 @@ pub fn parse(body: &[u8]) -> Result<Incoming, (i64, String)> {
     let Value::Object(mut m) = v else {
         return Err((
             INVALID_REQUEST,
-            if v.is_array() { "JSON-RPC batches are not supported by MCP".into() } else { "the body must be a JSON-RPC object".into() },
+            if v.is_array() {
+                "JSON-RPC batches are not supported by MCP".into()
+            } else {
+                "the body must be a JSON-RPC object".into()
+            },
         ));
     };
     if m.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
@@ -73,8 +87,13 @@ pub fn parse(body: &[u8]) -> Result<Incoming, (i64, String)> {
             })
         }
         (Some(_), _) => Err((INVALID_REQUEST, "`method` must be a string".into())),
-        (None, Some(id)) if m.contains_key("result") || m.contains_key("error") => Ok(Incoming::Response { id, body: m }),
-        (None, _) => Err((INVALID_REQUEST, "a request needs `method` (and `id`); a response needs `id` and `result` or `error`".into())),
+        (None, Some(id)) if m.contains_key("result") || m.contains_key("error") => {
+            Ok(Incoming::Response { id, body: m })
+        }
+        (None, _) => Err((
+            INVALID_REQUEST,
+            "a request needs `method` (and `id`); a response needs `id` and `result` or `error`".into(),
+        )),
     }
 }
 

@@ -215,9 +215,19 @@ async fn post_all(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Byte
     gw.handle(None, &headers, &body).await
 }
 
-async fn post_one(State(gw): State<Arc<Gateway>>, Path(server): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn post_one(
+    State(gw): State<Arc<Gateway>>,
+    Path(server): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !gw.upstreams.iter().any(|u| u.name == server) {
-        return rpc_error(StatusCode::NOT_FOUND, &Value::Null, jsonrpc::INVALID_REQUEST, format!("no server `{server}` here"));
+        return rpc_error(
+            StatusCode::NOT_FOUND,
+            &Value::Null,
+            jsonrpc::INVALID_REQUEST,
+            format!("no server `{server}` here"),
+        );
     }
     gw.handle(Some(server), &headers, &body).await
 }
@@ -277,7 +287,8 @@ impl Gateway {
             Ok(a) => Ok(a),
             Err(e) => {
                 let (agent, cred) = match &e {
-                    AuthError::Expired { agent, credential, .. } | AuthError::AgentNotActive { agent, credential, .. } => {
+                    AuthError::Expired { agent, credential, .. }
+                    | AuthError::AgentNotActive { agent, credential, .. } => {
                         (Some(agent.clone()), Some(credential.clone()))
                     }
                     _ => (None, None),
@@ -290,7 +301,8 @@ impl Gateway {
                 };
                 let mut r = rpc_error(status, &Value::Null, code, e.to_string());
                 if status == StatusCode::UNAUTHORIZED {
-                    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"custos\""));
+                    r.headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"custos\""));
                 }
                 Err(r)
             }
@@ -356,10 +368,20 @@ impl Gateway {
                 Some(sid) => match self.sealer.open(sid) {
                     Some(s) if s.a == auth.agent.as_str() && s.s == scope => session_id = Some(sid.to_string()),
                     Some(_) => {
-                        return rpc_error(StatusCode::NOT_FOUND, &id, jsonrpc::BAD_SESSION, "this session belongs to another agent or endpoint");
+                        return rpc_error(
+                            StatusCode::NOT_FOUND,
+                            &id,
+                            jsonrpc::BAD_SESSION,
+                            "this session belongs to another agent or endpoint",
+                        );
                     }
                     None => {
-                        return rpc_error(StatusCode::NOT_FOUND, &id, jsonrpc::BAD_SESSION, "unknown session: initialize again");
+                        return rpc_error(
+                            StatusCode::NOT_FOUND,
+                            &id,
+                            jsonrpc::BAD_SESSION,
+                            "unknown session: initialize again",
+                        );
                     }
                 },
             }
@@ -396,12 +418,22 @@ impl Gateway {
             "ping" => Ok(json!({})),
             "tools/list" => Ok(self.tools_list(&auth, scope.as_deref())),
             "tools/call" => self.tools_call(&auth, scope.as_deref(), session_id.as_deref(), &params).await,
-            other => Err((StatusCode::OK, jsonrpc::METHOD_NOT_FOUND, format!("method `{other}` is not served by the custos gateway"))),
+            other => Err((
+                StatusCode::OK,
+                jsonrpc::METHOD_NOT_FOUND,
+                format!("method `{other}` is not served by the custos gateway"),
+            )),
         };
         let mut resp = match outcome {
             Ok(mut result) => {
                 if stateless && let Some(o) = result.as_object_mut() {
                     o.entry("resultType").or_insert(json!("complete"));
+                    if method == "tools/list" {
+                        // Filtered by this agent's authorization: never cacheable for others,
+                        // and policies can change at any reload.
+                        o.insert("ttlMs".into(), json!(0));
+                        o.insert("cacheScope".into(), json!("private"));
+                    }
                 }
                 rpc(StatusCode::OK, jsonrpc::result(&id, result))
             }
@@ -447,7 +479,10 @@ impl Gateway {
     ) -> Result<Value, (StatusCode, i64, String)> {
         let started = Instant::now();
         let invalid = |m: String| (StatusCode::OK, jsonrpc::INVALID_PARAMS, m);
-        let name = params.get("name").and_then(Value::as_str).ok_or_else(|| invalid("`params.name` must be a string".into()))?;
+        let name = params
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("`params.name` must be a string".into()))?;
         let arguments = params.get("arguments").cloned().unwrap_or(json!({}));
         let qualified = match scope {
             Some(s) => format!("{s}.{name}"),
@@ -497,7 +532,9 @@ impl Gateway {
             let why = match (&client_error, decision.policies.is_empty()) {
                 (Some(e), _) => format!("denied: {e}"),
                 (None, false) => format!("denied by policy {}", decision.policies.join(", ")),
-                (None, true) => format!("denied: {}", decision.note.as_deref().unwrap_or("no policy permits this call")),
+                (None, true) => {
+                    format!("denied: {}", decision.note.as_deref().unwrap_or("no policy permits this call"))
+                }
             };
             return Err((StatusCode::OK, jsonrpc::DENIED, why));
         }
@@ -507,7 +544,14 @@ impl Gateway {
             Ok(result) => Ok(result),
             Err(UpstreamError::Rpc { code, message, .. }) => Err((StatusCode::OK, code, message)),
             Err(e) => {
-                let event = evidence::upstream_error(&auth.agent, &tool.server, &tool.name, e.status(), &e.to_string(), t.elapsed());
+                let event = evidence::upstream_error(
+                    &auth.agent,
+                    &tool.server,
+                    &tool.name,
+                    e.status(),
+                    &e.to_string(),
+                    t.elapsed(),
+                );
                 if let Err(err) = self.append(event).await {
                     eprintln!("custos: gateway: recording an upstream failure failed: {err}");
                 }

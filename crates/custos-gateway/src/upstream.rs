@@ -152,9 +152,10 @@ fn response_result(server: &str, body: Value) -> Result<Value, UpstreamError> {
             data: e.get("data").cloned(),
         });
     }
-    body.get("result")
-        .cloned()
-        .ok_or_else(|| UpstreamError::Protocol { server: server.to_string(), why: "a response without `result` or `error`".into() })
+    body.get("result").cloned().ok_or_else(|| UpstreamError::Protocol {
+        server: server.to_string(),
+        why: "a response without `result` or `error`".into(),
+    })
 }
 
 fn initialize_params() -> Value {
@@ -224,7 +225,10 @@ impl Http {
             }
             return read_body(server, resp, &json!(id)).await;
         }
-        Err(UpstreamError::Unavailable { server: server.to_string(), why: "the session could not be re-established".into() })
+        Err(UpstreamError::Unavailable {
+            server: server.to_string(),
+            why: "the session could not be re-established".into(),
+        })
     }
 }
 
@@ -237,7 +241,10 @@ async fn read_body(server: &str, resp: reqwest::Response, id: &Value) -> Result<
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("text/event-stream"));
-    let bytes = resp.bytes().await.map_err(|e| UpstreamError::Unavailable { server: server.to_string(), why: e.to_string() })?;
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| UpstreamError::Unavailable { server: server.to_string(), why: e.to_string() })?;
     let protocol = |why: String| UpstreamError::Protocol { server: server.to_string(), why };
     if !status.is_success() && !sse {
         // Some servers answer errors as JSON-RPC with a 4xx; relay those.
@@ -307,7 +314,10 @@ impl Stdio_ {
             pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             return Err(UpstreamError::Unavailable { server: up.name.clone(), why: "the process exited".into() });
         }
-        rx.await.map_err(|_| UpstreamError::Unavailable { server: up.name.clone(), why: "the process exited before answering".into() })
+        rx.await.map_err(|_| UpstreamError::Unavailable {
+            server: up.name.clone(),
+            why: "the process exited before answering".into(),
+        })
     }
 
     /// A running, initialized process (starting one, with backoff after failures).
@@ -328,7 +338,11 @@ impl Stdio_ {
                     return Ok(out);
                 }
                 Err(e) => {
-                    eprintln!("custos: upstream `{}`: start failed: {e}; retrying in {} ms", up.name, delay.as_millis());
+                    eprintln!(
+                        "custos: upstream `{}`: start failed: {e}; retrying in {} ms",
+                        up.name,
+                        delay.as_millis()
+                    );
                     last = e;
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(BACKOFF_MAX);
@@ -348,7 +362,8 @@ impl Stdio_ {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot run `{}`: {e}", self.command))?;
-        let (Some(mut stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        let (Some(mut stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             return Err("no pipes to the process".into());
         };

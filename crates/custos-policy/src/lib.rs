@@ -172,8 +172,9 @@ impl Engine {
         let input = schema::context_input(manifest, arguments).map_err(PolicyError::Evaluate)?;
         let context = Context::from_json_value(json!({ "input": input }), Some((&self.schema, &action)))
             .map_err(|e| PolicyError::Evaluate(format!("arguments do not match the tool's input schema: {e}")))?;
-        let request = Request::new(uid("Agent", &principal.id)?, action, uid("Tool", tool)?, context, Some(&self.schema))
-            .map_err(|e| PolicyError::Evaluate(e.to_string()))?;
+        let request =
+            Request::new(uid("Agent", &principal.id)?, action, uid("Tool", tool)?, context, Some(&self.schema))
+                .map_err(|e| PolicyError::Evaluate(e.to_string()))?;
         let entities = self.entities(principal, manifest)?;
         let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
         let policies: Vec<String> = response.diagnostics().reason().map(|id| id.to_string()).collect();

@@ -59,8 +59,11 @@ pub fn input_type(schema: &Value) -> Option<Value> {
 }
 
 fn record_type(schema: &Value) -> Value {
-    let required: Vec<&str> =
-        schema.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     let mut attributes = Map::new();
     if let Some(props) = schema.get("properties").and_then(Value::as_object) {
         for (name, prop) in props {
@@ -162,7 +165,12 @@ fn fill(ty: &Value, v: &Value, path: &str) -> Result<Value, String> {
         ("Long", Value::Number(n)) if n.is_i64() => Ok(v.clone()),
         ("Set", Value::Array(items)) => {
             let elem = ty.get("element").cloned().unwrap_or(Value::Null);
-            items.iter().enumerate().map(|(i, x)| fill(&elem, x, &format!("{path}[{i}]"))).collect::<Result<Vec<_>, _>>().map(Value::Array)
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, x)| fill(&elem, x, &format!("{path}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
         }
         ("Record", Value::Object(m)) => fill_record(ty, m, path),
         _ => Err(bad()),
