@@ -287,12 +287,22 @@ impl Remote {
         Ok(Self { http, base, token: custos_core::Secret::new(token) })
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> CliResult<T> {
+    /// Connects to `--server` (or `[client] server`); an error if neither is given.
+    pub fn connect(cli: &Cli, file: &FileConfig, what: &str) -> CliResult<Self> {
+        match cli.server.clone().or_else(|| file.client.server.clone()) {
+            Some(url) => Self::new(&url, file, cli),
+            None => Err(CliError::input(anyhow!(
+                "`{what}` talks to a running `custos up`: give --server URL (or CUSTOS_SERVER) and the admin token"
+            ))),
+        }
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> CliResult<T> {
         let req = self.http.get(format!("{}{path}", self.base)).query(query);
         self.finish(req).await
     }
 
-    async fn send<B: Serialize, T: DeserializeOwned>(
+    pub async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,

@@ -58,8 +58,27 @@ pub enum Command {
     /// Owners: list them, offboard one who left.
     #[command(subcommand)]
     Owner(OwnerCommand),
-    /// Run the service: the admin API (and later the gateway and console) on loopback.
+    /// Run the service: the admin API and the MCP gateway on loopback.
     Up(UpArgs),
+    /// The MCP gateway of a running `custos up` (needs --server).
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
+    /// Policies of a running `custos up` (needs --server).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Upstreams, their health and tool counts, policies in force.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Re-read tool manifests and policy files now; a bad file is refused with file:line and
+    /// the policies in force stay.
+    Reload,
 }
 
 #[derive(Debug, Args)]

@@ -106,11 +106,18 @@ impl DataDir {
             getrandom::fill(&mut b).map_err(|e| CliError::env(anyhow!("no randomness: {e}")))?;
             write_private(&path, format!("{}\n", hex::encode(b)).as_bytes()).map_err(CliError::env)?;
         }
-        let meta = fs::metadata(&path).with_context(|| format!("cannot read `{}`", path.display())).map_err(CliError::env)?;
+        let meta =
+            fs::metadata(&path).with_context(|| format!("cannot read `{}`", path.display())).map_err(CliError::env)?;
         if meta.permissions().mode() & 0o077 != 0 {
-            return Err(CliError::env(anyhow!("`{}` is readable by others; run `chmod 600 {}`", path.display(), path.display())));
+            return Err(CliError::env(anyhow!(
+                "`{}` is readable by others; run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            )));
         }
-        let text = fs::read_to_string(&path).with_context(|| format!("cannot read `{}`", path.display())).map_err(CliError::env)?;
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("cannot read `{}`", path.display()))
+            .map_err(CliError::env)?;
         let bytes = hex::decode(text.trim()).ok().filter(|b| b.len() == 64);
         let Some(b) = bytes else {
             return Err(CliError::env(anyhow!("`{}` is not 64 bytes of hex", path.display())));

@@ -48,6 +48,8 @@ pub struct GatewayConfig {
     /// Host names allowed besides loopback ones (DNS-rebinding defence).
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Agents may also authenticate with the identity provider's JWTs.
+    pub jwt: Option<crate::jwt::JwtConfig>,
 }
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;

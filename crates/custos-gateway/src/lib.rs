@@ -19,6 +19,7 @@
 pub mod config;
 mod evidence;
 pub mod jsonrpc;
+pub mod jwt;
 pub mod session;
 pub mod upstream;
 
@@ -72,6 +73,7 @@ pub struct Gateway {
     policy_files: Vec<std::path::PathBuf>,
     shadow: BTreeSet<String>,
     verifier: TokenVerifier,
+    jwt: Option<jwt::JwtVerifier>,
     store: Arc<dyn Store>,
     sealer: Sealer,
     salt: [u8; 32],
@@ -113,12 +115,17 @@ impl Gateway {
             upstreams.push(Upstream::new(s).map_err(GatewayError::Config)?);
         }
         let timeout = Duration::from_millis(parts.gateway.timeout_ms.unwrap_or(config::DEFAULT_TIMEOUT_MS));
+        let jwt = match parts.gateway.jwt.clone() {
+            Some(cfg) => Some(jwt::JwtVerifier::new(cfg).await.map_err(GatewayError::Config)?),
+            None => None,
+        };
         let gw = Self {
             upstreams,
             engine: RwLock::new(Arc::new(Engine::build(Vec::new(), &[])?)),
             policy_files: parts.policy.files.clone(),
             shadow: parts.policy.shadow.iter().cloned().collect(),
             verifier: parts.verifier,
+            jwt,
             store: parts.store,
             sealer: Sealer::new(&parts.session_key),
             salt: parts.salt,
@@ -149,6 +156,34 @@ impl Gateway {
         Ok(n)
     }
 
+    /// Watches the policy files and reloads when one changes (checked every `every`). A file
+    /// that fails to load is reported and the policies in force stay in force; connections are
+    /// untouched either way.
+    pub fn watch_policies(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let gw = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let stamp = |files: &[std::path::PathBuf]| -> Vec<Option<std::time::SystemTime>> {
+                files.iter().map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok()).collect()
+            };
+            let mut seen = gw.upgrade().map(|g| stamp(&g.policy_files)).unwrap_or_default();
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(g) = gw.upgrade() else { return };
+                let now = stamp(&g.policy_files);
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                match g.reload().await {
+                    Ok(n) => eprintln!("custos: gateway: policy files changed; {n} policies in force"),
+                    Err(e) => eprintln!(
+                        "custos: gateway: policy files changed but were refused: {e}; the policies in force stay"
+                    ),
+                }
+            }
+        })
+    }
+
     fn engine(&self) -> Arc<Engine> {
         self.engine.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -177,6 +212,13 @@ impl Gateway {
             .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
             .with_state(self.clone())
     }
+}
+
+/// An HTTP client builder with TLS on ring. reqwest panics when built without a TLS provider,
+/// so the gateway installs ring itself (a no-op if the process already chose one).
+pub(crate) fn http_client() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }
 
 fn manifest(server: &str, tool: &Value) -> Option<ToolManifest> {
@@ -283,9 +325,17 @@ impl Gateway {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"custos\""));
             return Err(r);
         };
-        match self.verifier.verify(token) {
+        let result = match &self.jwt {
+            Some(j)
+                if !token.starts_with(custos_registry::token::TOKEN_PREFIX) && jwt::JwtVerifier::looks_like(token) =>
+            {
+                self.verify_jwt(j, token).await
+            }
+            _ => self.verifier.verify(token).map_err(|e| (e.is_forbidden(), e.to_string(), e)),
+        };
+        match result {
             Ok(a) => Ok(a),
-            Err(e) => {
+            Err((forbidden, message, e)) => {
                 let (agent, cred) = match &e {
                     AuthError::Expired { agent, credential, .. }
                     | AuthError::AgentNotActive { agent, credential, .. } => {
@@ -293,13 +343,13 @@ impl Gateway {
                     }
                     _ => (None, None),
                 };
-                self.auth_failed(&e.to_string(), agent, cred).await;
-                let (status, code) = if e.is_forbidden() {
+                self.auth_failed(&message, agent, cred).await;
+                let (status, code) = if forbidden {
                     (StatusCode::FORBIDDEN, jsonrpc::FORBIDDEN)
                 } else {
                     (StatusCode::UNAUTHORIZED, jsonrpc::UNAUTHENTICATED)
                 };
-                let mut r = rpc_error(status, &Value::Null, code, e.to_string());
+                let mut r = rpc_error(status, &Value::Null, code, message);
                 if status == StatusCode::UNAUTHORIZED {
                     r.headers_mut()
                         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"custos\""));
@@ -307,6 +357,29 @@ impl Gateway {
                 Err(r)
             }
         }
+    }
+
+    /// A JWT: signature, issuer, audience, time, then the agent it names must be registered
+    /// and active. Errors are `(forbidden, message, kind)`.
+    async fn verify_jwt(&self, j: &jwt::JwtVerifier, token: &str) -> Result<Authenticated, (bool, String, AuthError)> {
+        let now = custos_core::Timestamp::now().as_jiff().as_second();
+        let claims =
+            j.verify(token, now).await.map_err(|m| (false, format!("invalid JWT: {m}"), AuthError::Unknown))?;
+        let agent: custos_core::AgentId = claims.agent.parse().map_err(|e| {
+            (true, format!("the JWT names `{}`, which is not an agent id: {e}", claims.agent), AuthError::Unknown)
+        })?;
+        let Some(record) = self.verifier.agent(&agent) else {
+            return Err((true, format!("agent `{agent}` (from the JWT) is not registered"), AuthError::Unknown));
+        };
+        if record.state != custos_core::registry::AgentState::Active {
+            let e = AuthError::AgentNotActive {
+                agent: agent.clone(),
+                credential: claims.credential.clone(),
+                state: record.state,
+            };
+            return Err((true, e.to_string(), e));
+        }
+        Ok(Authenticated { agent, credential: claims.credential, record })
     }
 
     async fn auth_failed(&self, reason: &str, agent: Option<custos_core::AgentId>, credential: Option<String>) {

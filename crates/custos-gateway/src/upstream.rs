@@ -73,7 +73,7 @@ impl Upstream {
             (Some(url), _) => Kind::Http(Http {
                 url: url.clone(),
                 credential: cfg.resolve_credential()?.map(custos_core::Secret::new),
-                client: reqwest::Client::builder()
+                client: crate::http_client()
                     .pool_max_idle_per_host(64)
                     .build()
                     .map_err(|e| format!("servers.{}: HTTP client: {e}", cfg.name))?,

@@ -1,6 +1,7 @@
 //! One module per subcommand; `run` dispatches.
 
 mod agent;
+mod gateway;
 mod init;
 pub(crate) mod ledger;
 mod up;
@@ -22,6 +23,8 @@ pub fn run(cli: Cli) -> CliResult<Code> {
             Command::Agent(cmd) => agent::run(&cli, cmd).await,
             Command::Owner(cmd) => agent::run_owner(&cli, cmd).await,
             Command::Up(args) => up::run(&cli, args).await,
+            Command::Gateway(cmd) => gateway::run(&cli, cmd).await,
+            Command::Policy(cmd) => gateway::run_policy(&cli, cmd).await,
         }
     })
 }

@@ -55,10 +55,16 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> CliResult<Code> {
             session_key,
             salt,
         };
-        let gateway = custos_gateway::Gateway::start(parts).await.map_err(|e| CliError::input(anyhow!("gateway: {e}")))?;
+        let gateway =
+            custos_gateway::Gateway::start(parts).await.map_err(|e| CliError::input(anyhow!("gateway: {e}")))?;
         if !cli.json {
             for s in gateway.status()["servers"].as_array().into_iter().flatten() {
-                println!("  upstream {}: {} ({} tools)", s["name"].as_str().unwrap_or("?"), s["transport"].as_str().unwrap_or("?"), s["tools"]);
+                println!(
+                    "  upstream {}: {} ({} tools)",
+                    s["name"].as_str().unwrap_or("?"),
+                    s["transport"].as_str().unwrap_or("?"),
+                    s["tools"]
+                );
             }
         }
         AppState::with_gateway(registry, admin, verifier, gateway)

@@ -43,11 +43,18 @@ pub struct Reloaded {
               (status = 409, description = "No gateway, or a policy is invalid (file:line in the message)", body = crate::ErrorBody)))]
 pub async fn reload(State(st): St) -> Result<Json<Reloaded>, ApiError> {
     let Some(g) = &st.gateway else {
-        return Err(ApiError::new(axum::http::StatusCode::CONFLICT, "conflict", "no gateway runs: configure [[servers]]"));
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "conflict",
+            "no gateway runs: configure [[servers]]",
+        ));
     };
-    let policies = g
-        .reload()
-        .await
-        .map_err(|e| ApiError::new(axum::http::StatusCode::CONFLICT, "invalid_policy", format!("{e}; the policies in force stay in force")))?;
+    let policies = g.reload().await.map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "invalid_policy",
+            format!("{e}; the policies in force stay in force"),
+        )
+    })?;
     Ok(Json(Reloaded { policies }))
 }

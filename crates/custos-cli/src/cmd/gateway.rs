@@ -1,0 +1,60 @@
+//! `custos gateway status` and `custos policy reload`: through a running `custos up`.
+
+use serde_json::Value;
+
+use crate::{
+    backend::Remote,
+    cli::{Cli, GatewayCommand, PolicyCommand},
+    cmd::ledger::actor,
+    config,
+    error::{CliResult, Code},
+    output,
+};
+
+pub async fn run(cli: &Cli, cmd: &GatewayCommand) -> CliResult<Code> {
+    let file = config::load(cli)?;
+    let remote = Remote::connect(cli, &file, "custos gateway status")?;
+    match cmd {
+        GatewayCommand::Status => {
+            let s: Value = remote.get("/api/v1/gateway", &[]).await?;
+            if cli.json {
+                output::json(&s);
+                return Ok(Code::Ok);
+            }
+            if s["enabled"] != Value::Bool(true) {
+                println!("no gateway runs (configure [[servers]] in custos.toml)");
+                return Ok(Code::Ok);
+            }
+            let d = &s["detail"];
+            println!("{:<24} {:<16} {:<8} TOOLS", "SERVER", "TRANSPORT", "HEALTHY");
+            for u in d["servers"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<24} {:<16} {:<8} {}",
+                    u["name"].as_str().unwrap_or("?"),
+                    u["transport"].as_str().unwrap_or("?"),
+                    if u["healthy"] == Value::Bool(true) { "yes" } else { "no" },
+                    u["tools"]
+                );
+            }
+            println!("policies in force: {}", d["policies"]);
+        }
+    }
+    Ok(Code::Ok)
+}
+
+pub async fn run_policy(cli: &Cli, cmd: &PolicyCommand) -> CliResult<Code> {
+    let file = config::load(cli)?;
+    let remote = Remote::connect(cli, &file, "custos policy reload")?;
+    match cmd {
+        PolicyCommand::Reload => {
+            let r: Value =
+                remote.send(reqwest::Method::POST, "/api/v1/policy/reload", &actor(cli)?, None::<&()>).await?;
+            if cli.json {
+                output::json(&r);
+            } else {
+                println!("reloaded: {} policies in force", r["policies"]);
+            }
+        }
+    }
+    Ok(Code::Ok)
+}
