@@ -1,0 +1,339 @@
+//! `gateway-bench`: what the custos MCP gateway adds to a tool call, beside the direct path, in
+//! one run. See bench/README.md.
+//!
+//! - An echo MCP server (Streamable HTTP, JSON responses) runs in this process: the upstream.
+//! - `custos up` (the release binary) runs as a child with one `[[servers]]` pointing at it, a
+//!   policy permitting the echo tool, and an approved agent with a token.
+//! - Keep-alive clients (1 and 32) send `tools/call` in the 2026-07-28 stateless form, first
+//!   directly to the upstream, then through the gateway (which authenticates the token, decides
+//!   with Cedar, appends a durable `gateway.decision`, then forwards).
+//!
+//! Figures: latency p50/p99 both ways and the difference (added latency), calls/s, the CPU
+//! time per call of the gateway process and of this process (load generator + upstream), and
+//! the gateway's resident memory under load. Nothing asserts on time.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use axum::{
+    Router,
+    body::Bytes,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde_json::{Value, json};
+
+const USAGE: &str = "\
+gateway-bench: latency and throughput of tools/call through the custos gateway vs direct.
+
+usage: gateway-bench [--custos PATH] [--secs S] [--runs N]
+
+  --custos PATH  the custos binary (default: `custos` next to this binary; build it with
+                 `cargo build --release -p custos-cli`)
+  --secs S       seconds per measured phase (default 5)
+  --runs N       repeat each phase N times; report the median run (default 3)
+";
+
+const TARGET_P50_US: f64 = 150.0;
+const TARGET_P99_US: f64 = 500.0;
+const TARGET_RATE: f64 = 10_000.0;
+
+struct Args {
+    custos: PathBuf,
+    secs: u64,
+    runs: usize,
+}
+
+fn args() -> Result<Args> {
+    let exe = std::env::current_exe()?;
+    let mut a = Args { custos: exe.with_file_name("custos"), secs: 5, runs: 3 };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--custos" => a.custos = it.next().context("--custos needs a path")?.into(),
+            "--secs" => a.secs = it.next().context("--secs needs a number")?.parse()?,
+            "--runs" => a.runs = it.next().context("--runs needs a number")?.parse()?,
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument `{other}`\n\n{USAGE}"),
+        }
+    }
+    if !a.custos.exists() {
+        bail!("no custos binary at `{}`: build it with `cargo build --release -p custos-cli`", a.custos.display());
+    }
+    Ok(a)
+}
+
+// ---- the upstream: a minimal, fast MCP echo server ----
+
+async fn echo(headers: HeaderMap, body: Bytes) -> Response {
+    let _ = headers;
+    let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let Some(id) = msg.get("id").cloned() else {
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let result = match msg.get("method").and_then(Value::as_str).unwrap_or("") {
+        "initialize" => json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+                               "serverInfo": {"name": "bench-echo", "version": "1"}}),
+        "tools/list" => json!({"tools": [{"name": "echo", "description": "echo",
+            "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}}]}),
+        "tools/call" => {
+            let m = msg.pointer("/params/arguments/message").and_then(Value::as_str).unwrap_or("");
+            json!({"content": [{"type": "text", "text": m}]})
+        }
+        _ => json!({}),
+    };
+    let out = json!({"jsonrpc": "2.0", "id": id, "result": result});
+    ([("content-type", "application/json")], out.to_string()).into_response()
+}
+
+// ---- process accounting ----
+
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+const TICKS_PER_SEC: f64 = 100.0;
+
+// ---- the load ----
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Phase {
+    p50: Duration,
+    p99: Duration,
+    rate: f64,
+    calls: u64,
+    gateway_cpu_us: f64,
+    self_cpu_us: f64,
+    rss_kib: u64,
+}
+
+fn pct(v: &[Duration], p: f64) -> Duration {
+    let i = ((v.len().saturating_sub(1)) as f64 * p).round() as usize;
+    v.get(i).copied().unwrap_or_default()
+}
+
+async fn load(url: &str, token: Option<&str>, clients: usize, secs: u64, gateway_pid: Option<u32>) -> Result<Phase> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let me = std::process::id();
+    let (g0, s0) = (gateway_pid.and_then(cpu_ticks), cpu_ticks(me));
+    let mut tasks = Vec::new();
+    let start = Instant::now();
+    for c in 0..clients {
+        let url = url.to_string();
+        let token = token.map(str::to_string);
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            // One keep-alive connection per client.
+            let http = reqwest::Client::builder().pool_max_idle_per_host(1).http1_only().build()?;
+            let mut lat = Vec::with_capacity(100_000);
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let body = json!({"jsonrpc": "2.0", "id": n, "method": "tools/call",
+                    "params": {"name": "echo", "arguments": {"message": format!("client {c} call {n}")}}});
+                let mut req = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("accept", "application/json, text/event-stream")
+                    .header("mcp-protocol-version", "2026-07-28")
+                    .header("mcp-method", "tools/call")
+                    .header("mcp-name", "echo")
+                    .body(body.to_string());
+                if let Some(t) = &token {
+                    req = req.bearer_auth(t);
+                }
+                let t = Instant::now();
+                let resp = req.send().await?;
+                let status = resp.status();
+                let bytes = resp.bytes().await?;
+                lat.push(t.elapsed());
+                if !status.is_success() || !bytes.windows(6).any(|w| w == b"result") {
+                    bail!("call failed: HTTP {status}: {}", String::from_utf8_lossy(&bytes));
+                }
+                n += 1;
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let rss = gateway_pid.and_then(rss_kib).unwrap_or(0);
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let (g1, s1) = (gateway_pid.and_then(cpu_ticks), cpu_ticks(me));
+    all.sort();
+    let calls = all.len() as u64;
+    let per_call = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) if calls > 0 => (b.saturating_sub(a)) as f64 / TICKS_PER_SEC * 1e6 / calls as f64,
+        _ => 0.0,
+    };
+    Ok(Phase {
+        p50: pct(&all, 0.5),
+        p99: pct(&all, 0.99),
+        rate: calls as f64 / elapsed,
+        calls,
+        gateway_cpu_us: per_call(g0, g1),
+        self_cpu_us: per_call(s0, s1),
+        rss_kib: rss,
+    })
+}
+
+fn median_phase(mut v: Vec<Phase>) -> Phase {
+    v.sort_by(|a, b| a.p50.cmp(&b.p50));
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn run(custos: &Path, dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(custos).arg("--data-dir").arg(dir).args(args).env_remove("CUSTOS_SERVER").output()?;
+    if !out.status.success() {
+        bail!("custos {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        for _ in 0..50 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn main() -> Result<()> {
+    let a = args()?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        // The upstream.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let up: SocketAddr = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, Router::new().route("/mcp", post(echo))).await });
+
+        // custos: a data dir, an approved agent with a token, a config and a policy.
+        let tmp = tempfile::TempDir::new_in(a.custos.parent().unwrap_or(Path::new(".")))?;
+        let dir = tmp.path().join("data");
+        run(&a.custos, &dir, &["init"])?;
+        run(&a.custos, &dir, &["agent", "register", "bench/agent", "--env", "prod", "--owner", "bench"])?;
+        run(&a.custos, &dir, &["agent", "approve", "bench/agent"])?;
+        let issued: Value = serde_json::from_str(&run(&a.custos, &dir, &["--json", "agent", "token", "issue", "bench/agent"])?)?;
+        let token = issued.pointer("/value/token").and_then(Value::as_str).context("no token")?.to_string();
+        std::fs::write(
+            dir.join("custos.toml"),
+            format!("[[servers]]\nname = \"bench\"\nurl = \"http://{up}/mcp\"\n\n[policy]\nfiles = [\"bench.cedar\"]\n"),
+        )?;
+        std::fs::write(
+            dir.join("bench.cedar"),
+            "@id(\"echo\")\npermit(principal, action == Action::\"bench.echo\", resource) when { principal.environment == \"prod\" };\n",
+        )?;
+        let child = Command::new(&a.custos)
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["--json", "up", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut child = Kill(child);
+        let pid = child.0.id();
+        let stdout = child.0.stdout.take().context("no stdout")?;
+        let line = tokio::task::spawn_blocking(move || {
+            let mut l = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut l).map(|_| l)
+        })
+        .await??;
+        let listening: Value = serde_json::from_str(&line).context("custos up did not start")?;
+        let gw = listening["listening"].as_str().context("no listening address")?.to_string();
+        let direct_url = format!("http://{up}/mcp");
+        let gateway_url = format!("{gw}/mcp/bench");
+
+        // Warm both paths.
+        load(&direct_url, None, 4, 1, None).await?;
+        load(&gateway_url, Some(&token), 4, 1, Some(pid)).await?;
+
+        let mut rows = Vec::new();
+        for clients in [1usize, 32] {
+            let mut d = Vec::new();
+            let mut g = Vec::new();
+            for _ in 0..a.runs {
+                d.push(load(&direct_url, None, clients, a.secs, None).await?);
+                g.push(load(&gateway_url, Some(&token), clients, a.secs, Some(pid)).await?);
+            }
+            rows.push((clients, median_phase(d), median_phase(g)));
+        }
+        let size = run(&a.custos, &dir, &["--json", "ledger", "verify"]).unwrap_or_default();
+        drop(child);
+
+        println!();
+        println!("gateway-bench: tools/call to an in-process echo server, stateless (2026-07-28) requests, keep-alive;");
+        println!("median of {} runs of {} s per phase; the gateway authenticates, decides with Cedar, appends a durable", a.runs, a.secs);
+        println!("gateway.decision (group commit, fsync) and forwards.");
+        println!();
+        println!(
+            "{:>8} {:>22} {:>22} {:>22} {:>12} {:>12}",
+            "clients", "direct p50 / p99", "custos p50 / p99", "added p50 / p99", "direct /s", "custos /s"
+        );
+        for (c, d, g) in &rows {
+            println!(
+                "{:>8} {:>22} {:>22} {:>22} {:>12.0} {:>12.0}",
+                c,
+                format!("{:.0} / {:.0} µs", us(d.p50), us(d.p99)),
+                format!("{:.0} / {:.0} µs", us(g.p50), us(g.p99)),
+                format!("{:.0} / {:.0} µs", us(g.p50) - us(d.p50), us(g.p99) - us(d.p99)),
+                d.rate,
+                g.rate
+            );
+        }
+        println!();
+        println!("targets: added p50 <= {TARGET_P50_US:.0} µs and p99 <= {TARGET_P99_US:.0} µs at 1 client; >= {TARGET_RATE:.0} calls/s at 32 clients");
+        println!();
+        println!("{:>8} {:>26} {:>34} {:>18}", "clients", "gateway CPU µs per call", "load generator + upstream CPU µs", "gateway RSS");
+        for (c, _, g) in &rows {
+            println!("{:>8} {:>26.1} {:>34.1} {:>15} MiB", c, g.gateway_cpu_us, g.self_cpu_us, g.rss_kib / 1024);
+        }
+        let verified: Value = serde_json::from_str(&size).unwrap_or(Value::Null);
+        println!();
+        println!(
+            "ledger after the run: {} entries, verified: {}",
+            verified["entries"], verified["verified"]
+        );
+        let total: u64 = rows.iter().map(|(_, _, g)| g.calls).sum();
+        println!("(calls through the gateway in the measured phases: {total}; each is one decision entry)");
+        Ok(())
+    })
+}
