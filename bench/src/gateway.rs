@@ -36,12 +36,16 @@ use serde_json::{Value, json};
 const USAGE: &str = "\
 gateway-bench: latency and throughput of tools/call through the custos gateway vs direct.
 
-usage: gateway-bench [--custos PATH] [--secs S] [--runs N]
+usage: gateway-bench [--custos PATH] [--secs S] [--runs N] [--mcp-proxy PATH]
+       gateway-bench --stdio-echo      (the stdio upstream this benchmark spawns)
 
   --custos PATH  the custos binary (default: `custos` next to this binary; build it with
                  `cargo build --release -p custos-cli`)
   --secs S       seconds per measured phase (default 5)
   --runs N       repeat each phase N times; report the median run (default 3)
+  --mcp-proxy P  the `mcp-proxy` program (PyPI `mcp-proxy`) to compare with (default: found on
+                 PATH, else /var/tmp/custos-proxy/bin/mcp-proxy; the comparison is skipped, and
+                 says so, when neither exists)
 ";
 
 const TARGET_P50_US: f64 = 150.0;
@@ -52,23 +56,32 @@ struct Args {
     custos: PathBuf,
     secs: u64,
     runs: usize,
+    mcp_proxy: Option<PathBuf>,
 }
 
 fn args() -> Result<Args> {
     let exe = std::env::current_exe()?;
-    let mut a = Args { custos: exe.with_file_name("custos"), secs: 5, runs: 3 };
+    let mut a = Args { custos: exe.with_file_name("custos"), secs: 5, runs: 3, mcp_proxy: None };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--custos" => a.custos = it.next().context("--custos needs a path")?.into(),
             "--secs" => a.secs = it.next().context("--secs needs a number")?.parse()?,
             "--runs" => a.runs = it.next().context("--runs needs a number")?.parse()?,
+            "--mcp-proxy" => a.mcp_proxy = Some(it.next().context("--mcp-proxy needs a path")?.into()),
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
             }
             other => bail!("unknown argument `{other}`\n\n{USAGE}"),
         }
+    }
+    if a.mcp_proxy.is_none() {
+        let on_path = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).map(|d| d.join("mcp-proxy")).find(|p| p.exists()))
+            .unwrap_or_default();
+        let fallback = PathBuf::from("/var/tmp/custos-proxy/bin/mcp-proxy");
+        a.mcp_proxy = on_path.or_else(|| fallback.exists().then_some(fallback));
     }
     if !a.custos.exists() {
         bail!("no custos binary at `{}`: build it with `cargo build --release -p custos-cli`", a.custos.display());
@@ -101,6 +114,34 @@ async fn echo(headers: HeaderMap, body: Bytes) -> Response {
     ([("content-type", "application/json")], out.to_string()).into_response()
 }
 
+/// The same echo server over stdio: one JSON-RPC message per line.
+fn stdio_echo() -> Result<()> {
+    use std::io::{BufRead, Write};
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        let Ok(msg) = serde_json::from_str::<Value>(&line) else { continue };
+        let Some(id) = msg.get("id").cloned() else { continue };
+        let result = match msg.get("method").and_then(Value::as_str).unwrap_or("") {
+            "initialize" => {
+                json!({"protocolVersion": msg.pointer("/params/protocolVersion").cloned().unwrap_or(json!("2025-11-25")),
+                                   "capabilities": {"tools": {}}, "serverInfo": {"name": "bench-echo", "version": "1"}})
+            }
+            "tools/list" => json!({"tools": [{"name": "echo", "description": "echo",
+                "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}}]}),
+            "tools/call" => {
+                let m = msg.pointer("/params/arguments/message").and_then(Value::as_str).unwrap_or("");
+                json!({"content": [{"type": "text", "text": m}]})
+            }
+            _ => json!({}),
+        };
+        writeln!(out, "{}", json!({"jsonrpc": "2.0", "id": id, "result": result}))?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
 // ---- process accounting ----
 
 fn cpu_ticks(pid: u32) -> Option<u64> {
@@ -112,7 +153,10 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 const TICKS_PER_SEC: f64 = 100.0;
@@ -135,7 +179,59 @@ fn pct(v: &[Duration], p: f64) -> Duration {
     v.get(i).copied().unwrap_or_default()
 }
 
+/// How the clients speak: 2026-07-28 stateless requests, or a 2025-11-25 session each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Era {
+    Stateless,
+    Session,
+}
+
+async fn open_session(http: &reqwest::Client, url: &str, token: Option<&str>) -> Result<Option<String>> {
+    let init = json!({"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "gateway-bench", "version": "1"}}});
+    let mut req = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(init.to_string());
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await?;
+    let sid = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = resp.bytes().await?;
+    if !body.windows(6).any(|w| w == b"result") {
+        bail!("initialize failed: {}", String::from_utf8_lossy(&body));
+    }
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let mut req = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(note.to_string());
+    if let Some(s) = &sid {
+        req = req.header("mcp-session-id", s);
+    }
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await?.bytes().await?;
+    Ok(sid)
+}
+
 async fn load(url: &str, token: Option<&str>, clients: usize, secs: u64, gateway_pid: Option<u32>) -> Result<Phase> {
+    load_era(url, token, clients, secs, gateway_pid, Era::Stateless).await
+}
+
+async fn load_era(
+    url: &str,
+    token: Option<&str>,
+    clients: usize,
+    secs: u64,
+    gateway_pid: Option<u32>,
+    era: Era,
+) -> Result<Phase> {
     let stop = Arc::new(AtomicBool::new(false));
     let me = std::process::id();
     let (g0, s0) = (gateway_pid.and_then(cpu_ticks), cpu_ticks(me));
@@ -148,6 +244,7 @@ async fn load(url: &str, token: Option<&str>, clients: usize, secs: u64, gateway
         tasks.push(tokio::spawn(async move {
             // One keep-alive connection per client.
             let http = reqwest::Client::builder().pool_max_idle_per_host(1).http1_only().build()?;
+            let session = if era == Era::Session { open_session(&http, &url, token.as_deref()).await? } else { None };
             let mut lat = Vec::with_capacity(100_000);
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -157,10 +254,17 @@ async fn load(url: &str, token: Option<&str>, clients: usize, secs: u64, gateway
                     .post(&url)
                     .header("content-type", "application/json")
                     .header("accept", "application/json, text/event-stream")
-                    .header("mcp-protocol-version", "2026-07-28")
-                    .header("mcp-method", "tools/call")
-                    .header("mcp-name", "echo")
                     .body(body.to_string());
+                req = match era {
+                    Era::Stateless => req
+                        .header("mcp-protocol-version", "2026-07-28")
+                        .header("mcp-method", "tools/call")
+                        .header("mcp-name", "echo"),
+                    Era::Session => req.header("mcp-protocol-version", "2025-11-25"),
+                };
+                if let Some(s) = &session {
+                    req = req.header("mcp-session-id", s);
+                }
                 if let Some(t) = &token {
                     req = req.bearer_auth(t);
                 }
@@ -237,6 +341,9 @@ fn us(d: Duration) -> f64 {
 }
 
 fn main() -> Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("--stdio-echo") {
+        return stdio_echo();
+    }
     let a = args()?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -256,11 +363,14 @@ fn main() -> Result<()> {
         let token = issued.pointer("/value/token").and_then(Value::as_str).context("no token")?.to_string();
         std::fs::write(
             dir.join("custos.toml"),
-            format!("[[servers]]\nname = \"bench\"\nurl = \"http://{up}/mcp\"\n\n[policy]\nfiles = [\"bench.cedar\"]\n"),
+            format!(
+                "[[servers]]\nname = \"bench\"\nurl = \"http://{up}/mcp\"\n\n[[servers]]\nname = \"stdio\"\ncommand = {:?}\nargs = [\"--stdio-echo\"]\n\n[policy]\nfiles = [\"bench.cedar\"]\n",
+                std::env::current_exe()?.display().to_string()
+            ),
         )?;
         std::fs::write(
             dir.join("bench.cedar"),
-            "@id(\"echo\")\npermit(principal, action == Action::\"bench.echo\", resource) when { principal.environment == \"prod\" };\n",
+            "@id(\"echo\")\npermit(principal, action in [Action::\"bench.echo\", Action::\"stdio.echo\"], resource) when { principal.environment == \"prod\" };\n",
         )?;
         let child = Command::new(&a.custos)
             .arg("--data-dir")
@@ -286,54 +396,113 @@ fn main() -> Result<()> {
         load(&direct_url, None, 4, 1, None).await?;
         load(&gateway_url, Some(&token), 4, 1, Some(pid)).await?;
 
-        let mut rows = Vec::new();
-        for clients in [1usize, 32] {
-            let mut d = Vec::new();
-            let mut g = Vec::new();
-            for _ in 0..a.runs {
-                d.push(load(&direct_url, None, clients, a.secs, None).await?);
-                g.push(load(&gateway_url, Some(&token), clients, a.secs, Some(pid)).await?);
+        // mcp-proxy fronting the same echo server over stdio, for comparison.
+        let proxy = match &a.mcp_proxy {
+            Some(p) => {
+                let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+                let child = Command::new(p)
+                    .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--"])
+                    .arg(std::env::current_exe()?)
+                    .arg("--stdio-echo")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .with_context(|| format!("cannot run {}", p.display()))?;
+                let child = Kill(child);
+                let url = format!("http://127.0.0.1:{port}/mcp");
+                let mut up_ok = false;
+                for _ in 0..100 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if load_era(&url, None, 1, 1, None, Era::Session).await.is_ok() {
+                        up_ok = true;
+                        break;
+                    }
+                }
+                if !up_ok {
+                    bail!("mcp-proxy did not come up at {url}");
+                }
+                Some((child, url))
             }
-            rows.push((clients, median_phase(d), median_phase(g)));
+            None => None,
+        };
+
+        // (label, url, token, era, pid to account): the direct path first.
+        let stdio_url = format!("{gw}/mcp/stdio");
+        let mut configs: Vec<(&str, String, Option<String>, Era, Option<u32>)> = vec![
+            ("direct (HTTP echo)", direct_url.clone(), None, Era::Stateless, None),
+            ("custos -> HTTP echo", gateway_url.clone(), Some(token.clone()), Era::Stateless, Some(pid)),
+            ("custos -> stdio echo", stdio_url, Some(token.clone()), Era::Session, Some(pid)),
+        ];
+        if let Some((c, url)) = &proxy {
+            configs.push(("mcp-proxy -> stdio echo", url.clone(), None, Era::Session, Some(c.0.id())));
+        }
+        let mut rows: Vec<(&str, usize, Phase)> = Vec::new();
+        for clients in [1usize, 32] {
+            for (label, url, tok, era, acct) in &configs {
+                let mut runs = Vec::new();
+                for _ in 0..a.runs {
+                    runs.push(load_era(url, tok.as_deref(), clients, a.secs, *acct, *era).await?);
+                }
+                rows.push((label, clients, median_phase(runs)));
+            }
         }
         let size = run(&a.custos, &dir, &["--json", "ledger", "verify"]).unwrap_or_default();
+        drop(proxy);
         drop(child);
 
         println!();
-        println!("gateway-bench: tools/call to an in-process echo server, stateless (2026-07-28) requests, keep-alive;");
-        println!("median of {} runs of {} s per phase; the gateway authenticates, decides with Cedar, appends a durable", a.runs, a.secs);
-        println!("gateway.decision (group commit, fsync) and forwards.");
+        println!("gateway-bench: tools/call to an echo MCP server over keep-alive HTTP/1.1; median of {} runs of {} s per row.", a.runs, a.secs);
+        println!("custos authenticates the agent token, decides with Cedar, appends a durable gateway.decision (group commit,");
+        println!("fsync) and only then forwards. The HTTP rows use 2026-07-28 stateless requests; the stdio rows a 2025-11-25");
+        println!("session per client (what mcp-proxy speaks). `added` is custos minus direct on the same upstream.");
         println!();
         println!(
-            "{:>8} {:>22} {:>22} {:>22} {:>12} {:>12}",
-            "clients", "direct p50 / p99", "custos p50 / p99", "added p50 / p99", "direct /s", "custos /s"
+            "{:<26} {:>7} {:>22} {:>12} {:>22} {:>12} {:>12}",
+            "path", "clients", "p50 / p99", "calls/s", "added p50 / p99", "CPU µs/call", "RSS"
         );
-        for (c, d, g) in &rows {
+        for (label, clients, ph) in &rows {
+            let direct = rows.iter().find(|(l, c, _)| l.starts_with("direct") && c == clients).map(|r| r.2);
+            let added = match (label.starts_with("custos -> HTTP"), direct) {
+                (true, Some(d)) => format!("{:.0} / {:.0} µs", us(ph.p50) - us(d.p50), us(ph.p99) - us(d.p99)),
+                _ => "-".into(),
+            };
+            let cpu = if label.starts_with("direct") { "-".to_string() } else { format!("{:.1}", ph.gateway_cpu_us) };
+            let rss = if ph.rss_kib > 0 { format!("{} MiB", ph.rss_kib / 1024) } else { "-".into() };
             println!(
-                "{:>8} {:>22} {:>22} {:>22} {:>12.0} {:>12.0}",
-                c,
-                format!("{:.0} / {:.0} µs", us(d.p50), us(d.p99)),
-                format!("{:.0} / {:.0} µs", us(g.p50), us(g.p99)),
-                format!("{:.0} / {:.0} µs", us(g.p50) - us(d.p50), us(g.p99) - us(d.p99)),
-                d.rate,
-                g.rate
+                "{:<26} {:>7} {:>22} {:>12.0} {:>22} {:>12} {:>12}",
+                label,
+                clients,
+                format!("{:.0} / {:.0} µs", us(ph.p50), us(ph.p99)),
+                ph.rate,
+                added,
+                cpu,
+                rss
             );
         }
+        let find = |l: &str, c: usize| rows.iter().find(|r| r.0 == l && r.1 == c).map(|r| r.2);
         println!();
-        println!("targets: added p50 <= {TARGET_P50_US:.0} µs and p99 <= {TARGET_P99_US:.0} µs at 1 client; >= {TARGET_RATE:.0} calls/s at 32 clients");
-        println!();
-        println!("{:>8} {:>26} {:>34} {:>18}", "clients", "gateway CPU µs per call", "load generator + upstream CPU µs", "gateway RSS");
-        for (c, _, g) in &rows {
-            println!("{:>8} {:>26.1} {:>34.1} {:>15} MiB", c, g.gateway_cpu_us, g.self_cpu_us, g.rss_kib / 1024);
+        for c in [1usize, 32] {
+            match (find("custos -> stdio echo", c), find("mcp-proxy -> stdio echo", c)) {
+                (Some(x), Some(y)) if y.rate > 0.0 => println!(
+                    "custos vs mcp-proxy (stdio upstream, {c} client(s)): {:.1}x the calls/s, p50 {:.0} vs {:.0} µs",
+                    x.rate / y.rate,
+                    us(x.p50),
+                    us(y.p50)
+                ),
+                _ => println!("custos vs mcp-proxy ({c} client(s)): not measured (mcp-proxy not found; see --mcp-proxy)"),
+            }
         }
-        let verified: Value = serde_json::from_str(&size).unwrap_or(Value::Null);
-        println!();
         println!(
-            "ledger after the run: {} entries, verified: {}",
+            "targets: added p50 <= {TARGET_P50_US:.0} µs, p99 <= {TARGET_P99_US:.0} µs at 1 client; >= {TARGET_RATE:.0} calls/s at 32 clients"
+        );
+        let load_cpu: Vec<String> = rows.iter().map(|(l, c, p)| format!("{l} x{c}: {:.1}", p.self_cpu_us)).collect();
+        println!("load generator + HTTP upstream CPU µs per call (this process): {}", load_cpu.join("; "));
+        let verified: Value = serde_json::from_str(&size).unwrap_or(Value::Null);
+        let through: u64 = rows.iter().filter(|r| r.0.starts_with("custos")).map(|r| r.2.calls).sum();
+        println!(
+            "ledger after the run: {} entries (the measured phases made {through} calls through custos, one decision each), verified: {}",
             verified["entries"], verified["verified"]
         );
-        let total: u64 = rows.iter().map(|(_, _, g)| g.calls).sum();
-        println!("(calls through the gateway in the measured phases: {total}; each is one decision entry)");
         Ok(())
     })
 }
