@@ -76,6 +76,11 @@ pub struct Gateway {
     jwt: Option<jwt::JwtVerifier>,
     store: Arc<dyn Store>,
     sealer: Sealer,
+    /// Requests relayed to clients and awaiting their answers, by the id custos gave them.
+    relays: std::sync::Mutex<
+        std::collections::HashMap<String, (custos_core::AgentId, tokio::sync::oneshot::Sender<Value>)>,
+    >,
+    relay_seq: std::sync::atomic::AtomicU64,
     salt: [u8; 32],
     timeout: Duration,
     max_body: usize,
@@ -128,6 +133,8 @@ impl Gateway {
             jwt,
             store: parts.store,
             sealer: Sealer::new(&parts.session_key),
+            relays: std::sync::Mutex::new(std::collections::HashMap::new()),
+            relay_seq: std::sync::atomic::AtomicU64::new(1),
             salt: parts.salt,
             timeout,
             max_body: parts.gateway.max_body_bytes.unwrap_or(config::DEFAULT_MAX_BODY),
@@ -394,7 +401,7 @@ impl Gateway {
         self.store.append(event).await.map(|r| r.index).map_err(|e| e.to_string())
     }
 
-    async fn handle(&self, scope: Option<String>, headers: &HeaderMap, body: &[u8]) -> Response {
+    async fn handle(self: &Arc<Self>, scope: Option<String>, headers: &HeaderMap, body: &[u8]) -> Response {
         if let Err(why) = self.check_origin(headers) {
             return rpc_error(StatusCode::FORBIDDEN, &Value::Null, jsonrpc::INVALID_REQUEST, why);
         }
@@ -423,7 +430,31 @@ impl Gateway {
             );
         }
         let (id, method, params) = match msg {
-            Incoming::Notification { .. } | Incoming::Response { .. } => return StatusCode::ACCEPTED.into_response(),
+            Incoming::Notification { .. } => return StatusCode::ACCEPTED.into_response(),
+            Incoming::Response { id, body } => {
+                // A client answering a request custos relayed to it: only the agent it was
+                // sent to may answer it.
+                let key = id.as_str().unwrap_or_default().to_string();
+                let waiting = {
+                    let mut r = self.relays.lock().unwrap_or_else(|e| e.into_inner());
+                    match r.get(&key) {
+                        Some((agent, _)) if *agent == auth.agent => r.remove(&key),
+                        _ => None,
+                    }
+                };
+                return match waiting {
+                    Some((_, reply)) => {
+                        let _ = reply.send(Value::Object(body));
+                        StatusCode::ACCEPTED.into_response()
+                    }
+                    None => rpc_error(
+                        StatusCode::NOT_FOUND,
+                        &id,
+                        jsonrpc::INVALID_REQUEST,
+                        "no request of custos with this id awaits an answer from you",
+                    ),
+                };
+            }
             Incoming::Request { id, method, params } => (id, method, params),
         };
         // Session era: everything but `initialize` needs this agent's session.
@@ -459,6 +490,13 @@ impl Gateway {
                 },
             }
         }
+        // Session era, a tool call, and a client that takes event streams: answer on a stream,
+        // so requests the upstream makes while answering (sampling, elicitation, roots) can
+        // reach this client first.
+        let sse = header_str(headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
+        if !stateless && method == "tools/call" && sse {
+            return self.clone().tools_call_streamed(auth, scope, session_id, id, params);
+        }
         let mut extra_headers = Vec::new();
         let outcome = match method.as_str() {
             "initialize" if !stateless => {
@@ -490,7 +528,7 @@ impl Gateway {
             })),
             "ping" => Ok(json!({})),
             "tools/list" => Ok(self.tools_list(&auth, scope.as_deref())),
-            "tools/call" => self.tools_call(&auth, scope.as_deref(), session_id.as_deref(), &params).await,
+            "tools/call" => self.tools_call(&auth, scope.as_deref(), session_id.as_deref(), &params, None).await,
             other => Err((
                 StatusCode::OK,
                 jsonrpc::METHOD_NOT_FOUND,
@@ -543,12 +581,61 @@ impl Gateway {
         json!({"tools": tools})
     }
 
+    /// A tool call answered as an event stream: relayed requests first, the response last.
+    fn tools_call_streamed(
+        self: Arc<Self>,
+        auth: Authenticated,
+        scope: Option<String>,
+        session: Option<String>,
+        id: Value,
+        params: Value,
+    ) -> Response {
+        let (body_tx, body_rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let (relay_tx, mut relay_rx) = tokio::sync::mpsc::unbounded_channel::<upstream::RelayRequest>();
+        let event = |v: &Value| Bytes::from(format!("event: message\ndata: {v}\n\n"));
+        tokio::spawn(async move {
+            let call = self.tools_call(&auth, scope.as_deref(), session.as_deref(), &params, Some(relay_tx));
+            tokio::pin!(call);
+            let answer = loop {
+                tokio::select! {
+                    out = &mut call => break out,
+                    Some(req) = relay_rx.recv() => {
+                        let n = self.relay_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let rid = format!("custos-relay-{n}");
+                        self.relays.lock().unwrap_or_else(|e| e.into_inner()).insert(rid.clone(), (auth.agent.clone(), req.reply));
+                        let msg = json!({"jsonrpc": "2.0", "id": rid, "method": req.method, "params": req.params});
+                        // A client that went away simply never answers; the upstream is told so.
+                        let _ = body_tx.send(event(&msg)).await;
+                    }
+                }
+            };
+            let msg = match answer {
+                Ok(result) => jsonrpc::result(&id, result),
+                Err((_, code, message)) => jsonrpc::error(&id, code, message),
+            };
+            let _ = body_tx.send(event(&msg)).await;
+        });
+        let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
+            rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
+        });
+        (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            ],
+            axum::body::Body::from_stream(stream),
+        )
+            .into_response()
+    }
+
     async fn tools_call(
         &self,
         auth: &Authenticated,
         scope: Option<&str>,
         session: Option<&str>,
         params: &Value,
+        relay: Option<upstream::Relay>,
     ) -> Result<Value, (StatusCode, i64, String)> {
         let started = Instant::now();
         let invalid = |m: String| (StatusCode::OK, jsonrpc::INVALID_PARAMS, m);
@@ -613,7 +700,7 @@ impl Gateway {
         }
         let upstream_params = json!({"name": tool.name, "arguments": arguments});
         let t = Instant::now();
-        match up.request("tools/call", upstream_params, self.timeout).await {
+        match up.request_relayed("tools/call", upstream_params, self.timeout, relay).await {
             Ok(result) => Ok(result),
             Err(UpstreamError::Rpc { code, message, .. }) => Err((StatusCode::OK, code, message)),
             Err(e) => {

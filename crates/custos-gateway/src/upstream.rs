@@ -22,6 +22,49 @@ use tokio::{
 
 use crate::config::ServerConfig;
 
+/// A request from an upstream server to the agent's client (sampling, elicitation, roots),
+/// made while one of the agent's calls is in flight. `reply` takes the client's answer: the
+/// `result` or `error` member of its JSON-RPC response, as an object `{"result": …}` or
+/// `{"error": …}`.
+#[derive(Debug)]
+pub struct RelayRequest {
+    pub method: String,
+    pub params: Value,
+    pub reply: oneshot::Sender<Value>,
+}
+
+/// Where an in-flight call's server→client requests go.
+pub type Relay = mpsc::UnboundedSender<RelayRequest>;
+
+/// Asks the client through `relay` and builds the JSON-RPC response for the upstream.
+async fn relay_to_client(relay: Option<&Relay>, id: Value, method: &str, params: Value) -> Value {
+    let refuse = |why: &str| json!({"jsonrpc": "2.0", "id": id, "error": {"code": crate::jsonrpc::METHOD_NOT_FOUND, "message": why}});
+    let Some(relay) = relay else {
+        return refuse("custos cannot relay this request: no client call it belongs to is waiting");
+    };
+    let (reply, rx) = oneshot::channel();
+    if relay.send(RelayRequest { method: method.to_string(), params, reply }).is_err() {
+        return refuse("the client is gone");
+    }
+    match rx.await {
+        Ok(answer) => {
+            let mut out = json!({"jsonrpc": "2.0", "id": id});
+            if let (Some(o), Value::Object(a)) = (out.as_object_mut(), answer) {
+                for (k, v) in a {
+                    if k == "result" || k == "error" {
+                        o.insert(k, v);
+                    }
+                }
+            }
+            if out.get("result").is_none() && out.get("error").is_none() {
+                return refuse("the client's answer had neither result nor error");
+            }
+            out
+        }
+        Err(_) => refuse("the client did not answer"),
+    }
+}
+
 /// The protocol version custos speaks to upstreams.
 pub const UPSTREAM_VERSION: &str = "2025-11-25";
 
@@ -103,12 +146,23 @@ impl Upstream {
 
     /// Sends one request and returns its `result`.
     pub async fn request(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, UpstreamError> {
+        self.request_relayed(method, params, timeout, None).await
+    }
+
+    /// Sends one request; requests the server makes while answering it go to `relay`.
+    pub async fn request_relayed(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+        relay: Option<Relay>,
+    ) -> Result<Value, UpstreamError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let fut = async {
             match &self.kind {
-                Kind::Http(h) => h.request(&self.name, &msg, id).await,
-                Kind::Stdio(s) => s.request(self, &msg, id).await,
+                Kind::Http(h) => h.request(&self.name, &msg, id, relay.as_ref()).await,
+                Kind::Stdio(s) => s.request(self, &msg, id, relay).await,
             }
         };
         let out = match tokio::time::timeout(timeout, fut).await {
@@ -158,10 +212,13 @@ fn response_result(server: &str, body: Value) -> Result<Value, UpstreamError> {
     })
 }
 
+/// custos declares what it can relay to agents' clients: a server may then ask for sampling,
+/// elicitation or roots while answering a call, and the request goes to that call's client
+/// (or is refused when none can be named).
 fn initialize_params() -> Value {
     json!({
         "protocolVersion": UPSTREAM_VERSION,
-        "capabilities": {},
+        "capabilities": {"sampling": {}, "elicitation": {}, "roots": {"listChanged": false}},
         "clientInfo": {"name": "custos-gateway", "version": env!("CARGO_PKG_VERSION")},
     })
 }
@@ -202,7 +259,7 @@ impl Http {
         let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": initialize_params()});
         let resp = self.post(server, &init, None).await?;
         let sid = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let body = read_body(server, resp, &json!(0)).await?;
+        let body = read_body(server, resp, &json!(0), None, self, sid.as_deref()).await?;
         response_result(server, body)?;
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
         self.post(server, &note, sid.as_deref()).await?;
@@ -214,7 +271,7 @@ impl Http {
         Ok(sid)
     }
 
-    async fn request(&self, server: &str, msg: &Value, id: u64) -> Result<Value, UpstreamError> {
+    async fn request(&self, server: &str, msg: &Value, id: u64, relay: Option<&Relay>) -> Result<Value, UpstreamError> {
         for attempt in 0..2 {
             let sid = self.session(server).await?.filter(|s| !s.is_empty());
             let resp = self.post(server, msg, sid.as_deref()).await?;
@@ -223,7 +280,7 @@ impl Http {
                 *self.session.lock().await = None;
                 continue;
             }
-            return read_body(server, resp, &json!(id)).await;
+            return read_body(server, resp, &json!(id), relay, self, sid.as_deref()).await;
         }
         Err(UpstreamError::Unavailable {
             server: server.to_string(),
@@ -232,54 +289,71 @@ impl Http {
     }
 }
 
-/// The JSON-RPC response with `id` from an HTTP answer: one JSON object, or an SSE stream whose
-/// events include it.
-async fn read_body(server: &str, resp: reqwest::Response, id: &Value) -> Result<Value, UpstreamError> {
+/// The JSON-RPC response with `id` from an HTTP answer: one JSON object, or an SSE stream read
+/// as it arrives, whose events may include requests to the client (relayed, and answered with a
+/// POST in the same session) before the response.
+async fn read_body(
+    server: &str,
+    mut resp: reqwest::Response,
+    id: &Value,
+    relay: Option<&Relay>,
+    http: &Http,
+    session: Option<&str>,
+) -> Result<Value, UpstreamError> {
     let status = resp.status();
     let sse = resp
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("text/event-stream"));
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| UpstreamError::Unavailable { server: server.to_string(), why: e.to_string() })?;
+    let unavailable = |e: reqwest::Error| UpstreamError::Unavailable { server: server.to_string(), why: e.to_string() };
     let protocol = |why: String| UpstreamError::Protocol { server: server.to_string(), why };
-    if !status.is_success() && !sse {
-        // Some servers answer errors as JSON-RPC with a 4xx; relay those.
-        if let Ok(v) = serde_json::from_slice::<Value>(&bytes)
-            && v.get("error").is_some()
-        {
-            return Ok(v);
-        }
-        return Err(UpstreamError::Unavailable {
-            server: server.to_string(),
-            why: format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes).chars().take(200).collect::<String>()),
-        });
-    }
     if !sse {
+        let bytes = resp.bytes().await.map_err(unavailable)?;
+        if !status.is_success() {
+            // Some servers answer errors as JSON-RPC with a 4xx; relay those.
+            if let Ok(v) = serde_json::from_slice::<Value>(&bytes)
+                && v.get("error").is_some()
+            {
+                return Ok(v);
+            }
+            return Err(UpstreamError::Unavailable {
+                server: server.to_string(),
+                why: format!(
+                    "HTTP {status}: {}",
+                    String::from_utf8_lossy(&bytes).chars().take(200).collect::<String>()
+                ),
+            });
+        }
         return serde_json::from_slice(&bytes).map_err(|e| protocol(format!("invalid JSON: {e}")));
     }
-    let text = String::from_utf8_lossy(&bytes);
-    for event in text.split("\n\n") {
-        let data: String = event
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(|d| d.strip_prefix(' ').unwrap_or(d))
-            .collect::<Vec<_>>()
-            .join("\n");
-        if data.is_empty() {
-            continue;
+    let mut buf = String::new();
+    loop {
+        // Handle every complete event in the buffer.
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            let data: String = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let Ok(v) = serde_json::from_str::<Value>(&data) else { continue };
+            if v.get("id") == Some(id) && (v.get("result").is_some() || v.get("error").is_some()) {
+                return Ok(v);
+            }
+            if let (Some(method), Some(req_id)) = (v.get("method").and_then(Value::as_str), v.get("id")) {
+                let answer =
+                    relay_to_client(relay, req_id.clone(), method, v.get("params").cloned().unwrap_or(Value::Null))
+                        .await;
+                http.post(server, &answer, session).await?;
+            }
         }
-        if let Ok(v) = serde_json::from_str::<Value>(&data)
-            && v.get("id") == Some(id)
-            && (v.get("result").is_some() || v.get("error").is_some())
-        {
-            return Ok(v);
+        match resp.chunk().await.map_err(unavailable)? {
+            Some(bytes) => buf.push_str(&String::from_utf8_lossy(&bytes).replace("\r\n", "\n")),
+            None => return Err(protocol("the event stream ended without the response".into())),
         }
     }
-    Err(protocol("the event stream ended without the response".into()))
 }
 
 // ---- stdio -----------------------------------------------------------------------------------
@@ -294,10 +368,14 @@ struct Stdio_ {
     running: Mutex<Option<Running>>,
 }
 
+/// The relays of the calls in flight on one stdio process, by custos's request id.
+type Relays = Arc<std::sync::Mutex<HashMap<u64, Relay>>>;
+
 #[derive(Debug)]
 struct Running {
     tx: mpsc::Sender<String>,
     pending: Pending,
+    relays: Relays,
     alive: Arc<AtomicBool>,
 }
 
@@ -305,35 +383,41 @@ struct Running {
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 impl Stdio_ {
-    async fn request(&self, up: &Upstream, msg: &Value, id: u64) -> Result<Value, UpstreamError> {
-        let (tx, pending) = self.ensure(up).await?;
+    async fn request(&self, up: &Upstream, msg: &Value, id: u64, relay: Option<Relay>) -> Result<Value, UpstreamError> {
+        let (tx, pending, relays) = self.ensure(up).await?;
         let (reply, rx) = oneshot::channel();
         pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id, reply);
-        let line = msg.to_string();
-        if tx.send(line).await.is_err() {
-            pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-            return Err(UpstreamError::Unavailable { server: up.name.clone(), why: "the process exited".into() });
+        if let Some(r) = relay {
+            relays.lock().unwrap_or_else(|e| e.into_inner()).insert(id, r);
         }
-        rx.await.map_err(|_| UpstreamError::Unavailable {
-            server: up.name.clone(),
-            why: "the process exited before answering".into(),
-        })
+        let line = msg.to_string();
+        let out = if tx.send(line).await.is_err() {
+            pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            Err(UpstreamError::Unavailable { server: up.name.clone(), why: "the process exited".into() })
+        } else {
+            rx.await.map_err(|_| UpstreamError::Unavailable {
+                server: up.name.clone(),
+                why: "the process exited before answering".into(),
+            })
+        };
+        relays.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        out
     }
 
     /// A running, initialized process (starting one, with backoff after failures).
-    async fn ensure(&self, up: &Upstream) -> Result<(mpsc::Sender<String>, Pending), UpstreamError> {
+    async fn ensure(&self, up: &Upstream) -> Result<(mpsc::Sender<String>, Pending, Relays), UpstreamError> {
         let mut guard = self.running.lock().await;
         if let Some(r) = guard.as_ref()
             && r.alive.load(Ordering::Relaxed)
         {
-            return Ok((r.tx.clone(), r.pending.clone()));
+            return Ok((r.tx.clone(), r.pending.clone(), r.relays.clone()));
         }
         let mut delay = Duration::from_millis(100);
         let mut last = String::new();
         for _ in 0..4 {
             match self.spawn(up).await {
                 Ok(r) => {
-                    let out = (r.tx.clone(), r.pending.clone());
+                    let out = (r.tx.clone(), r.pending.clone(), r.relays.clone());
                     *guard = Some(r);
                     return Ok(out);
                 }
@@ -369,6 +453,7 @@ impl Stdio_ {
         };
         let name = up.name.clone();
         let pending: Pending = Arc::default();
+        let relays: Relays = Arc::default();
         let alive = Arc::new(AtomicBool::new(true));
         let (tx, mut rx) = mpsc::channel::<String>(1024);
         // stderr → our log, line by line, named.
@@ -390,11 +475,13 @@ impl Stdio_ {
                 let _ = stdin.flush().await;
             }
         });
-        // Reader: responses to their waiters; requests from the server are refused (this
-        // gateway does not relay server→client requests to stdio servers yet).
+        // Reader: responses to their waiters; requests from the server go to the client of the
+        // call they belong to. stdio carries no correlation, so a request is relayed only when
+        // exactly one call is in flight; otherwise no agent can be named and it is refused.
         let reply_tx = tx.clone();
         tokio::spawn({
             let pending = pending.clone();
+            let relays = relays.clone();
             let alive = alive.clone();
             let name = name.clone();
             async move {
@@ -410,11 +497,22 @@ impl Stdio_ {
                                 let _ = w.send(v);
                             }
                         }
-                        (_, Some(_)) if v.get("id").is_some() => {
-                            let refusal = json!({"jsonrpc": "2.0", "id": v["id"], "error": {
-                                "code": crate::jsonrpc::METHOD_NOT_FOUND,
-                                "message": "custos does not relay this request to the agent"}});
-                            let _ = reply_tx.send(refusal.to_string()).await;
+                        (_, Some(method)) if v.get("id").is_some() => {
+                            let relay = {
+                                let r = relays.lock().unwrap_or_else(|e| e.into_inner());
+                                if r.len() == 1 { r.values().next().cloned() } else { None }
+                            };
+                            let (id, method) = (
+                                v.get("id").cloned().unwrap_or(Value::Null),
+                                method.as_str().unwrap_or("").to_string(),
+                            );
+                            let params = v.get("params").cloned().unwrap_or(Value::Null);
+                            let reply_tx = reply_tx.clone();
+                            // Answered in its own task: the reader must keep reading meanwhile.
+                            tokio::spawn(async move {
+                                let answer = relay_to_client(relay.as_ref(), id, &method, params).await;
+                                let _ = reply_tx.send(answer.to_string()).await;
+                            });
                         }
                         _ => {}
                     }
@@ -426,7 +524,7 @@ impl Stdio_ {
                 eprintln!("custos: upstream `{name}` exited ({status:?}); it restarts on the next call");
             }
         });
-        let running = Running { tx, pending, alive };
+        let running = Running { tx, pending, relays, alive };
         // Handshake.
         let id = up.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply, rx) = oneshot::channel();
