@@ -11,6 +11,7 @@
 //! Figures: latency p50/p99 both ways and the difference (added latency), calls/s, the CPU
 //! time per call of the gateway process and of this process (load generator + upstream), and
 //! the gateway's resident memory under load. Nothing asserts on time.
+#![allow(clippy::indexing_slicing, reason = "a benchmark reading JSON it produced; a panic is a failed run")]
 
 use std::{
     net::SocketAddr,
@@ -308,7 +309,7 @@ async fn load_era(
 }
 
 fn median_phase(mut v: Vec<Phase>) -> Phase {
-    v.sort_by(|a, b| a.p50.cmp(&b.p50));
+    v.sort_by_key(|p| p.p50);
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
@@ -428,7 +429,8 @@ fn main() -> Result<()> {
 
         // (label, url, token, era, pid to account): the direct path first.
         let stdio_url = format!("{gw}/mcp/stdio");
-        let mut configs: Vec<(&str, String, Option<String>, Era, Option<u32>)> = vec![
+        type Config<'a> = (&'a str, String, Option<String>, Era, Option<u32>);
+        let mut configs: Vec<Config> = vec![
             ("direct (HTTP echo)", direct_url.clone(), None, Era::Stateless, None),
             ("custos -> HTTP echo", gateway_url.clone(), Some(token.clone()), Era::Stateless, Some(pid)),
             ("custos -> stdio echo", stdio_url, Some(token.clone()), Era::Session, Some(pid)),

@@ -37,12 +37,18 @@ impl Decision<'_> {
             "args_preview": preview(self.arguments),
             "decide_us": self.decide_us,
         });
-        if let Some(s) = self.session {
-            // The session id is sealed state; its digest identifies it without revealing it.
-            data["session"] = json!(format!("sha256:{}", hex::encode(&Sha256::digest(s.as_bytes())[..12])));
-        }
-        if let Some(n) = self.note {
-            data["note"] = json!(n);
+        if let Some(o) = data.as_object_mut() {
+            if let Some(s) = self.session {
+                // The session id is sealed state; its digest identifies it without revealing it.
+                let digest = Sha256::digest(s.as_bytes());
+                o.insert(
+                    "session".into(),
+                    json!(format!("sha256:{}", hex::encode(digest.get(..12).unwrap_or_default()))),
+                );
+            }
+            if let Some(n) = self.note {
+                o.insert("note".into(), json!(n));
+            }
         }
         Event::from_parts(EventKind::GatewayDecision, agent_actor(self.agent), Some(self.agent.clone()), data)
     }
@@ -90,8 +96,8 @@ pub(crate) fn auth_failed(
     credential: Option<String>,
 ) -> Result<Event, CoreError> {
     let mut data = json!({"reason": reason});
-    if let Some(c) = credential {
-        data["credential"] = json!(c);
+    if let (Some(c), Some(o)) = (credential, data.as_object_mut()) {
+        o.insert("credential".into(), json!(c));
     }
     Event::from_parts(EventKind::GatewayAuthFailed, Actor::system(), agent, data)
 }

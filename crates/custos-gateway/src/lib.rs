@@ -81,6 +81,8 @@ pub struct Gateway {
         std::collections::HashMap<String, (custos_core::AgentId, tokio::sync::oneshot::Sender<Value>)>,
     >,
     relay_seq: std::sync::atomic::AtomicU64,
+    /// Fires after every reload that put a new tool set or policy set in force.
+    changes: tokio::sync::broadcast::Sender<()>,
     salt: [u8; 32],
     timeout: Duration,
     max_body: usize,
@@ -135,6 +137,7 @@ impl Gateway {
             sealer: Sealer::new(&parts.session_key),
             relays: std::sync::Mutex::new(std::collections::HashMap::new()),
             relay_seq: std::sync::atomic::AtomicU64::new(1),
+            changes: tokio::sync::broadcast::channel(16).0,
             salt: parts.salt,
             timeout,
             max_body: parts.gateway.max_body_bytes.unwrap_or(config::DEFAULT_MAX_BODY),
@@ -142,7 +145,24 @@ impl Gateway {
             allowed_hosts: parts.gateway.allowed_hosts.clone(),
         };
         gw.reload().await?;
-        Ok(Arc::new(gw))
+        let gw = Arc::new(gw);
+        // An upstream that announces a new tool list gets its manifests read again (and the
+        // policies validated against them); agents listening are told.
+        for up in &gw.upstreams {
+            let weak = Arc::downgrade(&gw);
+            let notify = up.tools_changed.clone();
+            let name = up.name.clone();
+            tokio::spawn(async move {
+                loop {
+                    notify.notified().await;
+                    let Some(g) = weak.upgrade() else { return };
+                    if let Err(e) = g.reload().await {
+                        eprintln!("custos: gateway: `{name}` changed its tools but the reload was refused: {e}");
+                    }
+                }
+            });
+        }
+        Ok(gw)
     }
 
     /// Reads every upstream's tools and the policy files again and, if all of it loads and
@@ -160,6 +180,7 @@ impl Gateway {
         let engine = Engine::build(tools, &sources)?;
         let n = engine.len();
         *self.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
+        let _ = self.changes.send(());
         Ok(n)
     }
 
@@ -490,6 +511,9 @@ impl Gateway {
                 },
             }
         }
+        if stateless && method == "subscriptions/listen" {
+            return self.listen(id, &params);
+        }
         // Session era, a tool call, and a client that takes event streams: answer on a stream,
         // so requests the upstream makes while answering (sampling, elicitation, roots) can
         // reach this client first.
@@ -572,13 +596,63 @@ impl Gateway {
                     "description": t.description,
                     "inputSchema": t.input_schema,
                 });
-                if !t.annotations.is_null() {
-                    v["annotations"] = t.annotations.clone();
+                if let (false, Some(o)) = (t.annotations.is_null(), v.as_object_mut()) {
+                    o.insert("annotations".into(), t.annotations.clone());
                 }
                 v
             })
             .collect();
         json!({"tools": tools})
+    }
+
+    /// 2026-07-28 `subscriptions/listen`: an event stream that stays open, acknowledges the
+    /// subscription, then says `notifications/tools/list_changed` whenever a reload changed what
+    /// is in force (only for `toolsListChanged`; other filters are acknowledged, never fire).
+    fn listen(self: &Arc<Self>, id: Value, params: &Value) -> Response {
+        let tools = params.pointer("/filter/toolsListChanged").and_then(Value::as_bool).unwrap_or(false)
+            || params.get("toolsListChanged").and_then(Value::as_bool).unwrap_or(false);
+        let mut changes = self.changes.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let event = |v: &Value| Bytes::from(format!("event: message\ndata: {v}\n\n"));
+        let ack = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+            "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": id}}});
+        tokio::spawn(async move {
+            if tx.send(event(&ack)).await.is_err() {
+                return;
+            }
+            let mut keepalive = tokio::time::interval(Duration::from_secs(15));
+            keepalive.tick().await;
+            loop {
+                let out = tokio::select! {
+                    r = changes.recv() => match r {
+                        Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) if tools => {
+                            event(&json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed",
+                                "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": id}}}))
+                        }
+                        Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(_) => return,
+                    },
+                    _ = keepalive.tick() => Bytes::from_static(b": keep-alive\n\n"),
+                };
+                // The client closed the stream: that ends the subscription.
+                if tx.send(out).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
+        });
+        (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+                (header::HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no")),
+            ],
+            axum::body::Body::from_stream(stream),
+        )
+            .into_response()
     }
 
     /// A tool call answered as an event stream: relayed requests first, the response last.
@@ -734,6 +808,7 @@ fn principal(auth: &Authenticated) -> Principal {
 }
 
 /// 2026-07-28: the routing headers must be present and agree with the body.
+#[allow(clippy::result_large_err, reason = "the error is the finished response; built once per bad request")]
 fn check_headers(headers: &HeaderMap, msg: &Incoming) -> Result<(), Response> {
     let mismatch = |m: String| rpc_error(StatusCode::BAD_REQUEST, &Value::Null, jsonrpc::HEADER_MISMATCH, m);
     let (method, params) = match msg {

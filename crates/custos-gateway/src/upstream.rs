@@ -2,6 +2,7 @@
 //! whatever era the agent speaks) and stdio (custos spawns, supervises and restarts the
 //! process). The gateway never forwards an agent's JSON-RPC id or token: every upstream request
 //! carries custos's own id, and an HTTP upstream sees only the credential from the config.
+#![allow(clippy::result_large_err, reason = "an upstream error carries the upstream's JSON-RPC error for relaying")]
 
 use std::{
     collections::HashMap,
@@ -101,6 +102,8 @@ pub struct Upstream {
     kind: Kind,
     healthy: AtomicBool,
     next_id: AtomicU64,
+    /// Notified when the server says its tool list changed.
+    pub tools_changed: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug)]
@@ -130,7 +133,13 @@ impl Upstream {
             }),
             (None, None) => return Err(format!("servers.{}: no url or command", cfg.name)),
         };
-        Ok(Arc::new(Self { name: cfg.name.clone(), kind, healthy: AtomicBool::new(false), next_id: AtomicU64::new(1) }))
+        Ok(Arc::new(Self {
+            name: cfg.name.clone(),
+            kind,
+            healthy: AtomicBool::new(false),
+            next_id: AtomicU64::new(1),
+            tools_changed: Arc::new(tokio::sync::Notify::new()),
+        }))
     }
 
     pub fn transport(&self) -> &'static str {
@@ -482,6 +491,7 @@ impl Stdio_ {
         tokio::spawn({
             let pending = pending.clone();
             let relays = relays.clone();
+            let changed = up.tools_changed.clone();
             let alive = alive.clone();
             let name = name.clone();
             async move {
@@ -514,6 +524,7 @@ impl Stdio_ {
                                 let _ = reply_tx.send(answer.to_string()).await;
                             });
                         }
+                        (None, Some(m)) if m == "notifications/tools/list_changed" => changed.notify_one(),
                         _ => {}
                     }
                 }

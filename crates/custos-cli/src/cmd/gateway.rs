@@ -21,22 +21,22 @@ pub async fn run(cli: &Cli, cmd: &GatewayCommand) -> CliResult<Code> {
                 output::json(&s);
                 return Ok(Code::Ok);
             }
-            if s["enabled"] != Value::Bool(true) {
+            if s.get("enabled") != Some(&Value::Bool(true)) {
                 println!("no gateway runs (configure [[servers]] in custos.toml)");
                 return Ok(Code::Ok);
             }
-            let d = &s["detail"];
+            let field = |v: &Value, p: &str| v.pointer(p).cloned().unwrap_or(Value::Null);
             println!("{:<24} {:<16} {:<8} TOOLS", "SERVER", "TRANSPORT", "HEALTHY");
-            for u in d["servers"].as_array().into_iter().flatten() {
+            for u in s.pointer("/detail/servers").and_then(Value::as_array).into_iter().flatten() {
                 println!(
                     "{:<24} {:<16} {:<8} {}",
-                    u["name"].as_str().unwrap_or("?"),
-                    u["transport"].as_str().unwrap_or("?"),
-                    if u["healthy"] == Value::Bool(true) { "yes" } else { "no" },
-                    u["tools"]
+                    field(u, "/name").as_str().unwrap_or("?"),
+                    field(u, "/transport").as_str().unwrap_or("?"),
+                    if field(u, "/healthy") == Value::Bool(true) { "yes" } else { "no" },
+                    field(u, "/tools")
                 );
             }
-            println!("policies in force: {}", d["policies"]);
+            println!("policies in force: {}", field(&s, "/detail/policies"));
         }
     }
     Ok(Code::Ok)
@@ -52,7 +52,7 @@ pub async fn run_policy(cli: &Cli, cmd: &PolicyCommand) -> CliResult<Code> {
             if cli.json {
                 output::json(&r);
             } else {
-                println!("reloaded: {} policies in force", r["policies"]);
+                println!("reloaded: {} policies in force", r.get("policies").cloned().unwrap_or(Value::Null));
             }
         }
     }

@@ -57,13 +57,17 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> CliResult<Code> {
         };
         let gateway =
             custos_gateway::Gateway::start(parts).await.map_err(|e| CliError::input(anyhow!("gateway: {e}")))?;
+        // Reload within a second of a policy file changing.
+        gateway.watch_policies(std::time::Duration::from_secs(1));
         if !cli.json {
-            for s in gateway.status()["servers"].as_array().into_iter().flatten() {
+            let status = gateway.status();
+            for s in status.get("servers").and_then(serde_json::Value::as_array).into_iter().flatten() {
+                let f = |k: &str| s.get(k).cloned().unwrap_or_default();
                 println!(
                     "  upstream {}: {} ({} tools)",
-                    s["name"].as_str().unwrap_or("?"),
-                    s["transport"].as_str().unwrap_or("?"),
-                    s["tools"]
+                    f("name").as_str().unwrap_or("?"),
+                    f("transport").as_str().unwrap_or("?"),
+                    f("tools")
                 );
             }
         }

@@ -36,7 +36,9 @@ async fn lifecycle_changes_made_over_http_reach_the_verifier_at_once() {
     s.lifecycle("k/bot", "approve").await;
     let (token, cred) = s.issue("k/bot", json!({})).await;
     let ok = v.verify(&token).unwrap();
-    assert_eq!(ok, Authenticated { agent: agent("k/bot"), credential: cred.clone() });
+    assert_eq!((&ok.agent, &ok.credential), (&agent("k/bot"), &cred));
+    // The verifier hands over the agent's current record: the policy principal.
+    assert_eq!((ok.record.state, ok.record.owner.as_ref().map(|o| o.as_str())), (AgentState::Active, Some("alice")));
     assert_eq!(v.verify(&early).unwrap().credential, early_cred, "approval activates earlier tokens");
     // The handle kept from before the registry went into the state sees the same thing.
     assert_eq!(s.tokens.verify(&token).unwrap(), ok);
