@@ -39,14 +39,14 @@ for id in fuzz seed-a seed-b; do
 done
 
 status=0
-"$st" run "$url/api/v1/openapi.json" \
+(cd "$work" && "$st" run "$url/api/v1/openapi.json" \
     --header "Authorization: Bearer $token" \
     --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" \
     --generation-deterministic \
     --request-timeout 10 \
     --suppress-health-check filter_too_much \
-    --no-color || status=$?
+    --no-color) || status=$?
 
 # The server must still be up, and must stop cleanly with a ledger that verifies.
 curl -fsS -o /dev/null -H "Authorization: Bearer $token" "$url/api/v1/ledger" || { echo "server died during fuzzing" >&2; status=1; }
