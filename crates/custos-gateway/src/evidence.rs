@@ -94,10 +94,17 @@ pub(crate) fn auth_failed(
     reason: &str,
     agent: Option<AgentId>,
     credential: Option<String>,
+    skipped: u64,
 ) -> Result<Event, CoreError> {
     let mut data = json!({"reason": reason});
-    if let (Some(c), Some(o)) = (credential, data.as_object_mut()) {
-        o.insert("credential".into(), json!(c));
+    if let Some(o) = data.as_object_mut() {
+        if let Some(c) = credential {
+            o.insert("credential".into(), json!(c));
+        }
+        if skipped > 0 {
+            // Failures not recorded one by one (over the per-second budget) since the last one.
+            o.insert("unrecorded_before".into(), json!(skipped));
+        }
     }
     Event::from_parts(EventKind::GatewayAuthFailed, Actor::system(), agent, data)
 }

@@ -83,6 +83,7 @@ pub struct Gateway {
     relay_seq: std::sync::atomic::AtomicU64,
     /// Fires after every reload that put a new tool set or policy set in force.
     changes: tokio::sync::broadcast::Sender<()>,
+    auth_limit: RateLimit,
     salt: [u8; 32],
     timeout: Duration,
     max_body: usize,
@@ -138,6 +139,7 @@ impl Gateway {
             relays: std::sync::Mutex::new(std::collections::HashMap::new()),
             relay_seq: std::sync::atomic::AtomicU64::new(1),
             changes: tokio::sync::broadcast::channel(16).0,
+            auth_limit: RateLimit::default(),
             salt: parts.salt,
             timeout,
             max_body: parts.gateway.max_body_bytes.unwrap_or(config::DEFAULT_MAX_BODY),
@@ -315,8 +317,10 @@ fn host_name(s: &str) -> &str {
     s.split(':').next().unwrap_or("")
 }
 
+/// `localhost`, or an IP address in 127.0.0.0/8 or `::1`. A name that merely starts with
+/// `127.` (`127.0.0.1.evil.example`) is a name, resolved by someone else's DNS: not loopback.
 fn loopback(host: &str) -> bool {
-    matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with("127.")
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Gateway {
@@ -411,7 +415,10 @@ impl Gateway {
     }
 
     async fn auth_failed(&self, reason: &str, agent: Option<custos_core::AgentId>, credential: Option<String>) {
-        let event = evidence::auth_failed(reason, agent, credential);
+        // Anyone who can reach the port can fail to authenticate: at most AUTH_EVENTS_PER_SEC
+        // such events are recorded each second, the next one recorded counts those skipped.
+        let Some(skipped) = self.auth_limit.admit() else { return };
+        let event = evidence::auth_failed(reason, agent, credential, skipped);
         if let Err(e) = self.append(event).await {
             eprintln!("custos: gateway: recording a failed authentication failed: {e}");
         }
@@ -491,13 +498,16 @@ impl Gateway {
                     );
                 }
                 Some(sid) => match self.sealer.open(sid) {
-                    Some(s) if s.a == auth.agent.as_str() && s.s == scope => session_id = Some(sid.to_string()),
+                    // Bound to the credential that opened it, not only to the agent.
+                    Some(s) if s.a == auth.agent.as_str() && s.c == auth.credential && s.s == scope => {
+                        session_id = Some(sid.to_string())
+                    }
                     Some(_) => {
                         return rpc_error(
                             StatusCode::NOT_FOUND,
                             &id,
                             jsonrpc::BAD_SESSION,
-                            "this session belongs to another agent or endpoint",
+                            "this session belongs to another credential or endpoint",
                         );
                     }
                     None => {
@@ -547,8 +557,12 @@ impl Gateway {
             }
             "server/discover" => Ok(json!({
                 "supportedVersions": SUPPORTED_VERSIONS,
-                "capabilities": {"tools": {"listChanged": false}},
-                "serverInfo": {"name": "custos", "version": env!("CARGO_PKG_VERSION")},
+                "capabilities": {"tools": {"listChanged": true}},
+                "instructions": "custos gateway: every tool call is authorized by policy and recorded as evidence.",
+                // The answer depends on the credential (what it may see): private, not cached.
+                "ttlMs": 0,
+                "cacheScope": "private",
+                "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "custos", "version": env!("CARGO_PKG_VERSION")}},
             })),
             "ping" => Ok(json!({})),
             "tools/list" => Ok(self.tools_list(&auth, scope.as_deref())),
@@ -755,6 +769,7 @@ impl Gateway {
             decide_us: started.elapsed().as_micros() as u64,
         };
         if let Err(e) = self.append(record.event()).await {
+            eprintln!("custos: gateway: a decision could not be recorded ({e}); the call was denied (fail closed)");
             // Nothing unrecorded reaches an upstream.
             return Err((
                 StatusCode::OK,
@@ -792,6 +807,34 @@ impl Gateway {
                 Err((StatusCode::OK, jsonrpc::UPSTREAM_ERROR, e.to_string()))
             }
         }
+    }
+}
+
+/// `gateway.auth_failed` events recorded per second at most.
+pub const AUTH_EVENTS_PER_SEC: u64 = 100;
+
+/// A per-second budget of events, counting what it turned away.
+#[derive(Debug, Default)]
+struct RateLimit {
+    state: std::sync::Mutex<(u64, u64, u64)>, // (second, admitted in it, skipped since last admitted)
+}
+
+impl RateLimit {
+    /// `Some(skipped before this one)` when admitted.
+    fn admit(&self) -> Option<u64> {
+        let now = custos_core::Timestamp::now().as_jiff().as_second() as u64;
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.0 != now {
+            *s = (now, 0, s.2);
+        }
+        if s.1 >= AUTH_EVENTS_PER_SEC {
+            s.2 += 1;
+            return None;
+        }
+        s.1 += 1;
+        let skipped = s.2;
+        s.2 = 0;
+        Some(skipped)
     }
 }
 

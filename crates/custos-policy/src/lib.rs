@@ -20,7 +20,7 @@ use cedar_policy::{
 };
 use serde_json::{Value, json};
 
-pub use schema::{ToolManifest, input_type};
+pub use schema::{ToolManifest, input_type, normalize_path};
 
 /// Why policies could not be loaded or a decision not made.
 #[derive(Debug, thiserror::Error)]

@@ -161,7 +161,8 @@ fn fill(ty: &Value, v: &Value, path: &str) -> Result<Value, String> {
     let want = ty.get("type").and_then(Value::as_str).unwrap_or("");
     let bad = || format!("argument `{path}` must be {}", article(want));
     match (want, v) {
-        ("String", Value::String(_)) | ("Boolean", Value::Bool(_)) => Ok(v.clone()),
+        ("String", Value::String(s)) => Ok(Value::String(normalize_path(s))),
+        ("Boolean", Value::Bool(_)) => Ok(v.clone()),
         ("Long", Value::Number(n)) if n.is_i64() => Ok(v.clone()),
         ("Set", Value::Array(items)) => {
             let elem = ty.get("element").cloned().unwrap_or(Value::Null);
@@ -174,6 +175,41 @@ fn fill(ty: &Value, v: &Value, path: &str) -> Result<Value, String> {
         }
         ("Record", Value::Object(m)) => fill_record(ty, m, path),
         _ => Err(bad()),
+    }
+}
+
+/// A string that is a path with `.`/`..` segments or doubled slashes, resolved lexically: a
+/// policy matching `like "/srv/allowed/*"` must see `/srv/allowed/../private/x` as the
+/// `/srv/private/x` the server will open. Other strings are unchanged. (Symbolic links are the
+/// server's to resolve; a policy cannot see them.)
+pub fn normalize_path(s: &str) -> String {
+    let dotted = s.split(['/', '\\']).any(|seg| seg == "." || seg == "..");
+    if !s.contains('/') || !(dotted || s.contains("//")) {
+        return s.to_string();
+    }
+    let absolute = s.starts_with('/');
+    let mut out: Vec<&str> = Vec::new();
+    for seg in s.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                // Above the root stays at the root; a relative path keeps leading `..`.
+                if out.last().is_some_and(|l| *l != "..") {
+                    out.pop();
+                } else if !absolute {
+                    out.push("..");
+                }
+            }
+            seg => out.push(seg),
+        }
+    }
+    let joined = out.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else if joined.is_empty() {
+        ".".into()
+    } else {
+        joined
     }
 }
 

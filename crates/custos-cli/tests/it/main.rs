@@ -11,6 +11,7 @@
 
 mod bad_input;
 mod config;
+mod gateway;
 mod init;
 mod ledger;
 mod registry;

@@ -154,3 +154,27 @@ fn could_allow_filters_by_scope_and_unconditional_forbids() {
     let d = e.decide(&p, "calc.add", &json!({})).unwrap();
     assert_eq!(d.policies, ["p.cedar:1"]);
 }
+
+#[test]
+fn paths_are_normalized_before_policies_see_them() {
+    use custos_policy::normalize_path as n;
+    for (raw, want) in [
+        ("/srv/allowed/../private/x", "/srv/private/x"),
+        ("/srv/allowed/./a//b", "/srv/allowed/a/b"),
+        ("/../../etc/passwd", "/etc/passwd"),
+        ("a/../../b", "../b"),
+        ("a/./", "a"),
+        ("no slashes .. here", "no slashes .. here"),
+        ("https://example.com/a", "https://example.com/a".replace("//", "/").as_str()),
+        ("/plain/path", "/plain/path"),
+    ] {
+        assert_eq!(n(raw), want, "{raw}");
+    }
+    let e = engine(r#"permit(principal, action == Action::"fs.read_file", resource) when { context.input.path like "/srv/allowed/*" };"#)
+        .unwrap();
+    let p = agent("dev", &[]);
+    assert!(e.decide(&p, "fs.read_file", &json!({"path": "/srv/allowed/a"})).unwrap().allowed);
+    for escape in ["/srv/allowed/../private/b", "/srv/allowed/x/../../private/b", "/srv/allowed/.."] {
+        assert!(!e.decide(&p, "fs.read_file", &json!({"path": escape})).unwrap().allowed, "{escape}");
+    }
+}
