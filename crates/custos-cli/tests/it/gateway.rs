@@ -1474,3 +1474,38 @@ fn a_path_condition_cannot_be_escaped_with_dot_dot() {
     let run = py_client(&via(&f.url("/mcp"), f.token("ops/alice"), "modern", &["call", "fs.read_text_file", &escape]));
     assert_denied(call_answer(&run, 0), -32001, "denied");
 }
+
+/// A server→client request made while answering a call (server-everything's
+/// `trigger-sampling-request` asks the client to sample) reaches the client that made the call,
+/// through custos, and the client's answer goes back to the server.
+#[test]
+fn a_sampling_request_is_relayed_to_the_calling_client() {
+    let p = peers();
+    let mut f = Fixture::new(false, &[("ops/alice", true)]);
+    let config = stdio_server("everything", &p.everything, &[]);
+    let policy =
+        r#"@id("sampling") permit(principal, action == Action::"everything.trigger-sampling-request", resource);"#;
+    f.start(&config, policy, &[]);
+    let mut cmd = Command::new(&p.python);
+    cmd.arg(repo().join("interop/mcp/sampling.py")).args([
+        f.url("/mcp").as_str(),
+        f.token("ops/alice"),
+        "everything.trigger-sampling-request",
+        "what is six times seven?",
+    ]);
+    let out = run_bounded(&mut cmd, Duration::from_secs(90), "interop/mcp/sampling.py");
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let answer: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON line");
+    let sampled = answer["sampled"].to_string();
+    assert!(sampled.contains("what is six times seven?"), "the client saw the server's request: {answer}");
+    let result = answer["result"].to_string();
+    assert!(result.contains("relayed answer 42"), "the server got the client's answer back: {answer}");
+    f.stop();
+    let events = f.events();
+    let decisions = of_kind(&events, "gateway.decision");
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert_eq!(decisions[0]["data"]["tool"], "trigger-sampling-request");
+    assert_eq!(decisions[0]["data"]["decision"], "allow");
+    // The prompt is an argument: it must not be in the ledger in clear.
+    assert!(!serde_json::to_string(&events).unwrap().contains("six times seven"));
+}
