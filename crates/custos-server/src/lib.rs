@@ -289,6 +289,11 @@ pub async fn serve(
             }
         });
     }
+    // Small JSON-RPC answers and event-stream chunks must not wait for Nagle's algorithm (with
+    // the client's delayed ACK that is ~40 ms per exchange).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |s: &mut tokio::net::TcpStream| {
+        let _ = s.set_nodelay(true);
+    });
     let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
