@@ -1509,3 +1509,59 @@ fn a_sampling_request_is_relayed_to_the_calling_client() {
     // The prompt is an argument: it must not be in the ledger in clear.
     assert!(!serde_json::to_string(&events).unwrap().contains("six times seven"));
 }
+
+/// A 2025-11-25 session outlives a restart of custos (its state is sealed into the id), the
+/// operator sees the gateway's upstreams, and a policy reload that fails keeps the policies in
+/// force while a good one takes effect without dropping the session.
+#[test]
+fn sessions_survive_a_restart_and_reloads_keep_serving() {
+    let p = peers();
+    let mut f = Fixture::new(false, &[("ops/alice", true)]);
+    let config = stdio_server("everything", &p.everything, &[]);
+    let echo_only = r#"@id("echo") permit(principal, action == Action::"everything.echo", resource);"#;
+    f.start(&config, echo_only, &[]);
+    let http = Http::new();
+    let token = f.token("ops/alice").to_owned();
+    let sid = http.initialize(&f.url("/mcp"), &token);
+    let echo = json!({"name": "everything.echo", "arguments": {"message": "before"}});
+    let r = http.legacy(&f.url("/mcp"), &token, &sid, 1, "tools/call", echo);
+    assert_eq!(result_text(&r), "Echo: before", "{}", r.text);
+
+    // The operator's view.
+    let status = f.server().run(&["--json", "gateway", "status"]).ok().json();
+    assert_eq!(status["enabled"], true, "{status}");
+    let servers = status["detail"]["servers"].as_array().expect("servers").clone();
+    assert_eq!(servers.len(), 1, "{status}");
+    assert_eq!((servers[0]["name"].as_str(), servers[0]["transport"].as_str()), (Some("everything"), Some("stdio")));
+    assert!(servers[0]["tools"].as_u64().unwrap_or(0) >= 10, "{status}");
+    assert_eq!(status["detail"]["policies"], 1);
+
+    // A bad file is refused with file:line; the policy in force stays in force.
+    fs::write(
+        f.dir.join("policy.cedar"),
+        format!("{echo_only}\npermit(principal, action == Action::\"everything.nope\", resource);\n"),
+    )
+    .expect("write the policy");
+    let bad = Out::of(f.server().cmd().args(["policy", "reload"]), None);
+    bad.fails(3, &["policy.cedar:2", "everything.nope", "stay in force"]);
+    let still = json!({"name": "everything.echo", "arguments": {"message": "still"}});
+    let r = http.legacy(&f.url("/mcp"), &token, &sid, 2, "tools/call", still);
+    assert_eq!(result_text(&r), "Echo: still", "{}", r.text);
+
+    // A good reload takes effect on the open session.
+    let both =
+        format!("{echo_only}\n@id(\"sum\") permit(principal, action == Action::\"everything.get-sum\", resource);\n");
+    fs::write(f.dir.join("policy.cedar"), &both).expect("write the policy");
+    let reloaded = f.server().run(&["--json", "policy", "reload"]).ok().json();
+    assert_eq!(reloaded["policies"], 2, "{reloaded}");
+    let sum = json!({"name": "everything.get-sum", "arguments": {"a": 2, "b": 3}});
+    let r = http.legacy(&f.url("/mcp"), &token, &sid, 3, "tools/call", sum);
+    assert!(result_text(&r).contains('5'), "{}", r.text);
+
+    // Restart: same data dir, same key; the session id still opens.
+    f.stop();
+    f.start(&config, &both, &[]);
+    let after = json!({"name": "everything.echo", "arguments": {"message": "after"}});
+    let r = http.legacy(&f.url("/mcp"), &token, &sid, 4, "tools/call", after);
+    assert_eq!(result_text(&r), "Echo: after", "a session must survive a restart: {}", r.text);
+}
