@@ -80,10 +80,14 @@ fn write(value: &Value, out: &mut Vec<u8>, ints: Integers) -> Result<(), CoreErr
 /// Appends the JCS form of an object: members sorted by the UTF-16 code units of their names.
 fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>, ints: Integers) -> Result<(), CoreError> {
     let mut members: Vec<(&String, &Value)> = map.iter().collect();
-    // The map iterates in UTF-8 byte order, which equals UTF-16 order unless a name has a
-    // character at or above U+E000 (surrogate pairs sort below U+E000..U+FFFF in UTF-16).
+    // Always sort: `serde_json::Map` iterates in insertion order when any crate in the build
+    // enables serde_json's `preserve_order` (cedar-policy does), so map order proves nothing.
+    // Byte order equals UTF-16 order unless a name has a character at or above U+E000
+    // (surrogate pairs sort below U+E000..U+FFFF in UTF-16).
     if members.iter().any(|(k, _)| k.chars().any(|c| c >= '\u{E000}')) {
         members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    } else {
+        members.sort_unstable_by(|a, b| a.0.cmp(b.0));
     }
     out.push(b'{');
     for (i, (k, v)) in members.into_iter().enumerate() {

@@ -51,7 +51,10 @@ async fn lifecycle_changes_made_over_http_reach_the_verifier_at_once() {
     not_active(v.verify(&while_suspended), AgentState::Suspended);
 
     s.lifecycle("k/bot", "resume").await;
-    assert_eq!(v.verify(&token).unwrap(), ok);
+    let again = v.verify(&token).unwrap();
+    assert_eq!((&again.agent, &again.credential), (&ok.agent, &ok.credential));
+    // The record it hands over is the current one (resumed after the suspension).
+    assert!(again.record.last_index > ok.record.last_index);
     v.verify(&while_suspended).unwrap();
 
     // Revocation: checked right after the response, with no wait at all.
