@@ -684,19 +684,32 @@ impl Gateway {
         tokio::spawn(async move {
             let call = self.tools_call(&auth, scope.as_deref(), session.as_deref(), &params, Some(relay_tx));
             tokio::pin!(call);
+            let mut minted = Vec::new();
             let answer = loop {
                 tokio::select! {
                     out = &mut call => break out,
                     Some(req) = relay_rx.recv() => {
                         let n = self.relay_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let rid = format!("custos-relay-{n}");
-                        self.relays.lock().unwrap_or_else(|e| e.into_inner()).insert(rid.clone(), (auth.agent.clone(), req.reply));
+                        self.relays
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(rid.clone(), (auth.agent.clone(), req.reply));
                         let msg = json!({"jsonrpc": "2.0", "id": rid, "method": req.method, "params": req.params});
+                        minted.push(rid);
                         // A client that went away simply never answers; the upstream is told so.
                         let _ = body_tx.send(event(&msg)).await;
                     }
                 }
             };
+            // Requests the client never answered die with the call (the upstream has its answer
+            // or its timeout by now).
+            if !minted.is_empty() {
+                let mut r = self.relays.lock().unwrap_or_else(|e| e.into_inner());
+                for id in &minted {
+                    r.remove(id);
+                }
+            }
             let msg = match answer {
                 Ok(result) => jsonrpc::result(&id, result),
                 Err((_, code, message)) => jsonrpc::error(&id, code, message),
