@@ -28,7 +28,7 @@ use anyhow::{Context, Result, bail};
 use axum::{
     Router,
     body::Bytes,
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -92,17 +92,12 @@ fn args() -> Result<Args> {
 
 // ---- the upstream: a minimal, fast MCP echo server ----
 
-async fn echo(headers: HeaderMap, body: Bytes) -> Response {
-    let _ = headers;
-    let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
-        return StatusCode::BAD_REQUEST.into_response();
-    };
-    let Some(id) = msg.get("id").cloned() else {
-        return StatusCode::ACCEPTED.into_response();
-    };
-    let result = match msg.get("method").and_then(Value::as_str).unwrap_or("") {
-        "initialize" => json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
-                               "serverInfo": {"name": "bench-echo", "version": "1"}}),
+/// The echo server's answer to one request, whatever carries it.
+fn echo_result(msg: &Value) -> Value {
+    match msg.get("method").and_then(Value::as_str).unwrap_or("") {
+        "initialize" => json!({
+            "protocolVersion": msg.pointer("/params/protocolVersion").cloned().unwrap_or(json!("2025-11-25")),
+            "capabilities": {"tools": {}}, "serverInfo": {"name": "bench-echo", "version": "1"}}),
         "tools/list" => json!({"tools": [{"name": "echo", "description": "echo",
             "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}}]}),
         "tools/call" => {
@@ -110,8 +105,17 @@ async fn echo(headers: HeaderMap, body: Bytes) -> Response {
             json!({"content": [{"type": "text", "text": m}]})
         }
         _ => json!({}),
+    }
+}
+
+async fn echo(body: Bytes) -> Response {
+    let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
+        return StatusCode::BAD_REQUEST.into_response();
     };
-    let out = json!({"jsonrpc": "2.0", "id": id, "result": result});
+    let Some(id) = msg.get("id").cloned() else {
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let out = json!({"jsonrpc": "2.0", "id": id, "result": echo_result(&msg)});
     ([("content-type", "application/json")], out.to_string()).into_response()
 }
 
@@ -124,20 +128,7 @@ fn stdio_echo() -> Result<()> {
         let line = line?;
         let Ok(msg) = serde_json::from_str::<Value>(&line) else { continue };
         let Some(id) = msg.get("id").cloned() else { continue };
-        let result = match msg.get("method").and_then(Value::as_str).unwrap_or("") {
-            "initialize" => {
-                json!({"protocolVersion": msg.pointer("/params/protocolVersion").cloned().unwrap_or(json!("2025-11-25")),
-                                   "capabilities": {"tools": {}}, "serverInfo": {"name": "bench-echo", "version": "1"}})
-            }
-            "tools/list" => json!({"tools": [{"name": "echo", "description": "echo",
-                "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}}]}),
-            "tools/call" => {
-                let m = msg.pointer("/params/arguments/message").and_then(Value::as_str).unwrap_or("");
-                json!({"content": [{"type": "text", "text": m}]})
-            }
-            _ => json!({}),
-        };
-        writeln!(out, "{}", json!({"jsonrpc": "2.0", "id": id, "result": result}))?;
+        writeln!(out, "{}", json!({"jsonrpc": "2.0", "id": id, "result": echo_result(&msg)}))?;
         out.flush()?;
     }
     Ok(())
