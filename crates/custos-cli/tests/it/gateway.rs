@@ -1565,3 +1565,54 @@ fn sessions_survive_a_restart_and_reloads_keep_serving() {
     let r = http.legacy(&f.url("/mcp"), &token, &sid, 4, "tools/call", after);
     assert_eq!(result_text(&r), "Echo: after", "a session must survive a restart: {}", r.text);
 }
+
+/// 2026-07-28 `subscriptions/listen`: the stream acknowledges the subscription, then says
+/// `notifications/tools/list_changed` when what is in force changes (here: a policy file edit,
+/// picked up by the watcher).
+#[test]
+fn a_listening_client_hears_that_the_tool_list_changed() {
+    use std::io::{Read, Write};
+    let p = peers();
+    let mut f = Fixture::new(false, &[("ops/alice", true)]);
+    let config = stdio_server("everything", &p.everything, &[]);
+    let echo_only = r#"@id("echo") permit(principal, action == Action::"everything.echo", resource);"#;
+    f.start(&config, echo_only, &[]);
+    let url = f.url("/mcp");
+    let authority = url.trim_start_matches("http://").trim_end_matches("/mcp").to_owned();
+    let body = r#"{"jsonrpc":"2.0","id":"sub-1","method":"subscriptions/listen","params":{"filter":{"toolsListChanged":true}}}"#;
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Accept: text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        f.token("ops/alice"),
+        body.len()
+    );
+    let mut stream = std::net::TcpStream::connect(&authority).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    // Reads until `needle` has arrived (bounded), returning everything read so far.
+    let mut seen = String::new();
+    let mut read_until = |needle: &str, seen: &mut String| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut buf = [0u8; 4096];
+        while !seen.contains(needle) {
+            assert!(Instant::now() < deadline, "`{needle}` never arrived; got:\n{seen}");
+            match stream.read(&mut buf) {
+                Ok(0) => panic!("the stream closed before `{needle}`; got:\n{seen}"),
+                Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(_) => {} // read timeout: try again until the deadline
+            }
+        }
+    };
+    read_until("notifications/subscriptions/acknowledged", &mut seen);
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.to_ascii_lowercase().contains("content-type: text/event-stream"), "{seen}");
+    assert!(seen.contains(r#""io.modelcontextprotocol/subscriptionId":"sub-1""#), "{seen}");
+    assert!(!seen.contains("tools/list_changed"), "nothing changed yet: {seen}");
+    // Change what is in force: the watcher reloads within a second and the client hears it.
+    let both =
+        format!("{echo_only}\n@id(\"sum\") permit(principal, action == Action::\"everything.get-sum\", resource);\n");
+    fs::write(f.dir.join("policy.cedar"), both).expect("write the policy");
+    read_until("notifications/tools/list_changed", &mut seen);
+    drop(stream);
+}
