@@ -74,7 +74,14 @@ pub struct Engine {
     scopes: PolicySet,
     tools: BTreeMap<String, ToolManifest>,
     authorizer: Authorizer,
+    /// Entities by (principal, tool): building them validates JSON against the schema, which
+    /// is most of a decision's cost, and they only change when the agent's record does (the
+    /// key holds every attribute) or the engine is rebuilt (a new, empty cache).
+    entity_cache: std::sync::Mutex<std::collections::HashMap<(String, String), Entities>>,
 }
+
+/// Entries the entity cache holds before it starts over.
+const ENTITY_CACHE_MAX: usize = 16_384;
 
 fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset.min(text.len())).map_or(0, |t| t.matches('\n').count()) + 1
@@ -124,7 +131,14 @@ impl Engine {
             }
         }
         let tools = tools.into_iter().map(|t| (t.qualified(), t)).collect();
-        Ok(Self { schema, policies, scopes, tools, authorizer: Authorizer::new() })
+        Ok(Self {
+            schema,
+            policies,
+            scopes,
+            tools,
+            authorizer: Authorizer::new(),
+            entity_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
     }
 
     /// How many policies are in force.
@@ -147,6 +161,31 @@ impl Engine {
     }
 
     fn entities(&self, p: &Principal, tool: &ToolManifest) -> Result<Entities, PolicyError> {
+        let key = (
+            format!(
+                "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+                p.id,
+                p.owner,
+                p.environment,
+                p.tier,
+                p.state,
+                p.labels.join("\u{1}")
+            ),
+            tool.qualified(),
+        );
+        if let Some(e) = self.entity_cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(e.clone());
+        }
+        let built = self.build_entities(p, tool)?;
+        let mut cache = self.entity_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= ENTITY_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, built.clone());
+        Ok(built)
+    }
+
+    fn build_entities(&self, p: &Principal, tool: &ToolManifest) -> Result<Entities, PolicyError> {
         let json = json!([
             {
                 "uid": {"type": "Agent", "id": p.id},

@@ -178,3 +178,23 @@ fn paths_are_normalized_before_policies_see_them() {
         assert!(!e.decide(&p, "fs.read_file", &json!({"path": escape})).unwrap().allowed, "{escape}");
     }
 }
+
+#[test]
+fn a_changed_agent_is_decided_on_its_new_attributes() {
+    // Entities are cached per principal and tool: the cache must never answer for an older
+    // version of the agent's record.
+    let e = engine(r#"permit(principal, action == Action::"fs.read_file", resource) when { principal.environment == "prod" && principal.labels.contains("pci") };"#)
+        .unwrap();
+    let args = json!({"path": "/a"});
+    for _ in 0..3 {
+        assert!(!e.decide(&agent("dev", &["pci"]), "fs.read_file", &args).unwrap().allowed);
+        assert!(e.decide(&agent("prod", &["pci"]), "fs.read_file", &args).unwrap().allowed);
+        assert!(!e.decide(&agent("prod", &[]), "fs.read_file", &args).unwrap().allowed);
+        let mut suspended = agent("prod", &["pci"]);
+        suspended.state = "suspended".into();
+        assert!(
+            e.decide(&suspended, "fs.read_file", &args).unwrap().allowed,
+            "state is an attribute, not a filter here"
+        );
+    }
+}
