@@ -236,8 +236,8 @@ impl Gateway {
     /// with their own credentials here.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
-            .route("/mcp", post(post_all).get(no_stream).delete(end_session))
-            .route("/mcp/{server}", post(post_one).get(no_stream).delete(end_session))
+            .route("/mcp", post(post_all).get(get_all).delete(end_session))
+            .route("/mcp/{server}", post(post_one).get(get_one).delete(end_session))
             .layer(DefaultBodyLimit::max(self.max_body))
             .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
             .with_state(self.clone())
@@ -273,9 +273,20 @@ fn rpc_error(status: StatusCode, id: &Value, code: i64, message: impl Into<Strin
     rpc(status, jsonrpc::error(id, code, message))
 }
 
-async fn no_stream() -> Response {
-    // No server-initiated stream yet: allowed by both eras' transports.
-    rpc_error(StatusCode::METHOD_NOT_ALLOWED, &Value::Null, jsonrpc::INVALID_REQUEST, "this endpoint takes POST")
+async fn get_all(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    gw.get_stream(None, &headers).await
+}
+
+async fn get_one(State(gw): State<Arc<Gateway>>, Path(server): Path<String>, headers: HeaderMap) -> Response {
+    if !gw.upstreams.iter().any(|u| u.name == server) {
+        return rpc_error(
+            StatusCode::NOT_FOUND,
+            &Value::Null,
+            jsonrpc::INVALID_REQUEST,
+            format!("no server `{server}` here"),
+        );
+    }
+    gw.get_stream(Some(server), &headers).await
 }
 
 async fn end_session() -> Response {
@@ -550,7 +561,7 @@ impl Gateway {
                 }
                 Ok(json!({
                     "protocolVersion": v,
-                    "capabilities": {"tools": {"listChanged": false}},
+                    "capabilities": {"tools": {"listChanged": true}},
                     "serverInfo": {"name": "custos", "version": env!("CARGO_PKG_VERSION")},
                     "instructions": "custos gateway: every tool call is authorized by policy and recorded as evidence.",
                 }))
@@ -625,30 +636,38 @@ impl Gateway {
     fn listen(self: &Arc<Self>, id: Value, params: &Value) -> Response {
         let tools = params.pointer("/filter/toolsListChanged").and_then(Value::as_bool).unwrap_or(false)
             || params.get("toolsListChanged").and_then(Value::as_bool).unwrap_or(false);
+        let meta = json!({"io.modelcontextprotocol/subscriptionId": id});
+        let ack =
+            json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": {"_meta": meta}});
+        let changed =
+            json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed", "params": {"_meta": meta}});
+        self.notification_stream(Some(ack), tools.then_some(changed))
+    }
+
+    /// An event stream that stays open: `first` (if any), then `changed` after every reload
+    /// (if given), with keep-alive comments; it ends when the client goes away.
+    fn notification_stream(self: &Arc<Self>, first: Option<Value>, changed: Option<Value>) -> Response {
         let mut changes = self.changes.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         let event = |v: &Value| Bytes::from(format!("event: message\ndata: {v}\n\n"));
-        let ack = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
-            "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": id}}});
         tokio::spawn(async move {
-            if tx.send(event(&ack)).await.is_err() {
+            if let Some(f) = first
+                && tx.send(event(&f)).await.is_err()
+            {
                 return;
             }
             let mut keepalive = tokio::time::interval(Duration::from_secs(15));
             keepalive.tick().await;
             loop {
                 let out = tokio::select! {
-                    r = changes.recv() => match r {
-                        Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) if tools => {
-                            event(&json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed",
-                                "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": id}}}))
-                        }
-                        Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(_) => return,
+                    r = changes.recv() => match (r, &changed) {
+                        (Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)), Some(c)) => event(c),
+                        (Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)), None) => continue,
+                        (Err(_), _) => return,
                     },
                     _ = keepalive.tick() => Bytes::from_static(b": keep-alive\n\n"),
                 };
-                // The client closed the stream: that ends the subscription.
+                // The client closed the stream: that ends it.
                 if tx.send(out).await.is_err() {
                     return;
                 }
@@ -667,6 +686,55 @@ impl Gateway {
             axum::body::Body::from_stream(stream),
         )
             .into_response()
+    }
+
+    /// 2025-11-25 GET: the session's stream of server-initiated messages. custos sends
+    /// `notifications/tools/list_changed` on it after every reload.
+    async fn get_stream(self: &Arc<Self>, scope: Option<String>, headers: &HeaderMap) -> Response {
+        if let Err(why) = self.check_origin(headers) {
+            return rpc_error(StatusCode::FORBIDDEN, &Value::Null, jsonrpc::INVALID_REQUEST, why);
+        }
+        if !header_str(headers, "accept").is_some_and(|a| a.contains("text/event-stream")) {
+            return rpc_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &Value::Null,
+                jsonrpc::INVALID_REQUEST,
+                "GET opens an event stream: send `Accept: text/event-stream`",
+            );
+        }
+        let auth = match self.authenticate(headers).await {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        if header_str(headers, "mcp-protocol-version") == Some(STATELESS) {
+            return rpc_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &Value::Null,
+                jsonrpc::INVALID_REQUEST,
+                "2026-07-28 has no GET stream: use subscriptions/listen",
+            );
+        }
+        let Some(sid) = header_str(headers, "mcp-session-id") else {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                &Value::Null,
+                jsonrpc::BAD_SESSION,
+                "missing Mcp-Session-Id: call `initialize` first",
+            );
+        };
+        match self.sealer.open(sid) {
+            Some(s) if s.a == auth.agent.as_str() && s.c == auth.credential && s.s == scope => self
+                .notification_stream(
+                    None,
+                    Some(json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})),
+                ),
+            _ => rpc_error(
+                StatusCode::NOT_FOUND,
+                &Value::Null,
+                jsonrpc::BAD_SESSION,
+                "unknown session: initialize again",
+            ),
+        }
     }
 
     /// A tool call answered as an event stream: relayed requests first, the response last.

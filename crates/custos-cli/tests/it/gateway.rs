@@ -1616,3 +1616,59 @@ fn a_listening_client_hears_that_the_tool_list_changed() {
     read_until("notifications/tools/list_changed", &mut seen);
     drop(stream);
 }
+
+/// 2025-11-25: a GET with the session id opens the session's event stream, which carries
+/// `notifications/tools/list_changed` after a reload; without a session it is refused.
+#[test]
+fn a_session_get_stream_hears_that_the_tool_list_changed() {
+    use std::io::{Read, Write};
+    let p = peers();
+    let mut f = Fixture::new(false, &[("ops/alice", true)]);
+    let config = stdio_server("everything", &p.everything, &[]);
+    let echo_only = r#"@id("echo") permit(principal, action == Action::"everything.echo", resource);"#;
+    f.start(&config, echo_only, &[]);
+    let url = f.url("/mcp");
+    let token = f.token("ops/alice").to_owned();
+    let sid = Http::new().initialize(&url, &token);
+    let authority = url.trim_start_matches("http://").trim_end_matches("/mcp").to_owned();
+    let get = |session: Option<&str>| {
+        let session = session.map(|s| format!("Mcp-Session-Id: {s}\r\n")).unwrap_or_default();
+        format!(
+            "GET /mcp HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\
+             MCP-Protocol-Version: 2025-11-25\r\n{session}\r\n"
+        )
+    };
+    let open = |request: String| {
+        let mut s = std::net::TcpStream::connect(&authority).expect("connect");
+        s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        s.write_all(request.as_bytes()).expect("send");
+        s
+    };
+    let read_until = |stream: &mut std::net::TcpStream, needle: &str, seen: &mut String| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut buf = [0u8; 4096];
+        while !seen.contains(needle) {
+            assert!(Instant::now() < deadline, "`{needle}` never arrived; got:\n{seen}");
+            match stream.read(&mut buf) {
+                Ok(0) => panic!("the stream closed before `{needle}`; got:\n{seen}"),
+                Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(_) => {}
+            }
+        }
+    };
+    // Without a session: refused.
+    let mut refused = open(get(None));
+    let mut seen = String::new();
+    read_until(&mut refused, "\r\n\r\n", &mut seen);
+    assert!(seen.starts_with("HTTP/1.1 400"), "{seen}");
+    // With one: a stream that stays open and hears the change.
+    let mut stream = open(get(Some(&sid)));
+    let mut seen = String::new();
+    read_until(&mut stream, "\r\n\r\n", &mut seen);
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.to_ascii_lowercase().contains("content-type: text/event-stream"), "{seen}");
+    let both =
+        format!("{echo_only}\n@id(\"sum\") permit(principal, action == Action::\"everything.get-sum\", resource);\n");
+    fs::write(f.dir.join("policy.cedar"), both).expect("write the policy");
+    read_until(&mut stream, "notifications/tools/list_changed", &mut seen);
+}
