@@ -24,7 +24,7 @@ pub mod session;
 pub mod upstream;
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeSet,
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
@@ -313,6 +313,28 @@ async fn post_one(
         );
     }
     gw.handle(Some(server), &headers, &body).await
+}
+
+/// One server-sent event carrying a JSON-RPC message.
+fn sse_event(v: &Value) -> Bytes {
+    Bytes::from(format!("event: message\ndata: {v}\n\n"))
+}
+
+/// An event-stream response whose events come from `rx`; it ends when every sender is gone.
+fn sse_response(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Response {
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
+    });
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (header::HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no")),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -649,10 +671,9 @@ impl Gateway {
     fn notification_stream(self: &Arc<Self>, first: Option<Value>, changed: Option<Value>) -> Response {
         let mut changes = self.changes.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
-        let event = |v: &Value| Bytes::from(format!("event: message\ndata: {v}\n\n"));
         tokio::spawn(async move {
             if let Some(f) = first
-                && tx.send(event(&f)).await.is_err()
+                && tx.send(sse_event(&f)).await.is_err()
             {
                 return;
             }
@@ -661,7 +682,7 @@ impl Gateway {
             loop {
                 let out = tokio::select! {
                     r = changes.recv() => match (r, &changed) {
-                        (Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)), Some(c)) => event(c),
+                        (Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)), Some(c)) => sse_event(c),
                         (Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)), None) => continue,
                         (Err(_), _) => return,
                     },
@@ -673,19 +694,7 @@ impl Gateway {
                 }
             }
         });
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
-        });
-        (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-                (header::HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no")),
-            ],
-            axum::body::Body::from_stream(stream),
-        )
-            .into_response()
+        sse_response(rx)
     }
 
     /// 2025-11-25 GET: the session's stream of server-initiated messages. custos sends
@@ -748,7 +757,6 @@ impl Gateway {
     ) -> Response {
         let (body_tx, body_rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         let (relay_tx, mut relay_rx) = tokio::sync::mpsc::unbounded_channel::<upstream::RelayRequest>();
-        let event = |v: &Value| Bytes::from(format!("event: message\ndata: {v}\n\n"));
         tokio::spawn(async move {
             let call = self.tools_call(&auth, scope.as_deref(), session.as_deref(), &params, Some(relay_tx));
             tokio::pin!(call);
@@ -766,7 +774,7 @@ impl Gateway {
                         let msg = json!({"jsonrpc": "2.0", "id": rid, "method": req.method, "params": req.params});
                         minted.push(rid);
                         // A client that went away simply never answers; the upstream is told so.
-                        let _ = body_tx.send(event(&msg)).await;
+                        let _ = body_tx.send(sse_event(&msg)).await;
                     }
                 }
             };
@@ -782,20 +790,9 @@ impl Gateway {
                 Ok(result) => jsonrpc::result(&id, result),
                 Err((_, code, message)) => jsonrpc::error(&id, code, message),
             };
-            let _ = body_tx.send(event(&msg)).await;
+            let _ = body_tx.send(sse_event(&msg)).await;
         });
-        let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
-            rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
-        });
-        (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            ],
-            axum::body::Body::from_stream(stream),
-        )
-            .into_response()
+        sse_response(body_rx)
     }
 
     async fn tools_call(
@@ -818,7 +815,7 @@ impl Gateway {
             None => name.to_string(),
         };
         let engine = self.engine();
-        let Some(tool) = engine.tool(&qualified).cloned() else {
+        let Some(tool) = engine.tool(&qualified) else {
             return Err(invalid(format!("unknown tool `{name}`")));
         };
         let Some(up) = self.upstreams.iter().find(|u| u.name == tool.server).cloned() else {
@@ -954,13 +951,4 @@ fn check_headers(headers: &HeaderMap, msg: &Incoming) -> Result<(), Response> {
         }
     }
     Ok(())
-}
-
-/// Tool counts per server, for status displays.
-pub fn count_by_server(tools: &[ToolManifest]) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for t in tools {
-        *m.entry(t.server.clone()).or_insert(0) += 1;
-    }
-    m
 }

@@ -91,8 +91,7 @@ impl<S: RegistryStore + ?Sized> Registry<S> {
         agent: Option<&AgentId>,
         payload: &P,
     ) -> Result<u64, RegistryError> {
-        let event = Event::new(actor.clone(), agent.cloned(), payload)?;
-        Ok(self.store.append(event).await?.index)
+        self.append_at(actor, agent, payload, custos_core::Timestamp::now()).await
     }
 
     /// Appends with the event stamped `ts` (for payloads that contain times derived from it).

@@ -76,14 +76,7 @@ impl AppState {
         admin_token_sha256: [u8; 32],
         verifier: NoteVerifier,
     ) -> Arc<Self> {
-        Arc::new(Self {
-            registry,
-            admin_token_sha256,
-            verifier,
-            last_verify: Mutex::new(None),
-            openapi_json: std::sync::OnceLock::new(),
-            gateway: None,
-        })
+        Self::build(registry, admin_token_sha256, verifier, None)
     }
 
     /// The same, serving the MCP gateway too.
@@ -93,13 +86,22 @@ impl AppState {
         verifier: NoteVerifier,
         gateway: Arc<custos_gateway::Gateway>,
     ) -> Arc<Self> {
+        Self::build(registry, admin_token_sha256, verifier, Some(gateway))
+    }
+
+    fn build(
+        registry: Arc<Registry<dyn RegistryStore>>,
+        admin_token_sha256: [u8; 32],
+        verifier: NoteVerifier,
+        gateway: Option<Arc<custos_gateway::Gateway>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             registry,
             admin_token_sha256,
             verifier,
             last_verify: Mutex::new(None),
             openapi_json: std::sync::OnceLock::new(),
-            gateway: Some(gateway),
+            gateway,
         })
     }
 }

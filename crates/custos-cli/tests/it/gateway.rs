@@ -1571,7 +1571,7 @@ fn sessions_survive_a_restart_and_reloads_keep_serving() {
 /// picked up by the watcher).
 #[test]
 fn a_listening_client_hears_that_the_tool_list_changed() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let p = peers();
     let mut f = Fixture::new(false, &[("ops/alice", true)]);
     let config = stdio_server("everything", &p.everything, &[]);
@@ -1592,19 +1592,7 @@ fn a_listening_client_hears_that_the_tool_list_changed() {
     stream.write_all(request.as_bytes()).expect("send");
     // Reads until `needle` has arrived (bounded), returning everything read so far.
     let mut seen = String::new();
-    let mut read_until = |needle: &str, seen: &mut String| {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut buf = [0u8; 4096];
-        while !seen.contains(needle) {
-            assert!(Instant::now() < deadline, "`{needle}` never arrived; got:\n{seen}");
-            match stream.read(&mut buf) {
-                Ok(0) => panic!("the stream closed before `{needle}`; got:\n{seen}"),
-                Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-                Err(_) => {} // read timeout: try again until the deadline
-            }
-        }
-    };
-    read_until("notifications/subscriptions/acknowledged", &mut seen);
+    read_until(&mut stream, "notifications/subscriptions/acknowledged", &mut seen);
     assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
     assert!(seen.to_ascii_lowercase().contains("content-type: text/event-stream"), "{seen}");
     assert!(seen.contains(r#""io.modelcontextprotocol/subscriptionId":"sub-1""#), "{seen}");
@@ -1613,7 +1601,7 @@ fn a_listening_client_hears_that_the_tool_list_changed() {
     let both =
         format!("{echo_only}\n@id(\"sum\") permit(principal, action == Action::\"everything.get-sum\", resource);\n");
     fs::write(f.dir.join("policy.cedar"), both).expect("write the policy");
-    read_until("notifications/tools/list_changed", &mut seen);
+    read_until(&mut stream, "notifications/tools/list_changed", &mut seen);
     drop(stream);
 }
 
@@ -1621,7 +1609,7 @@ fn a_listening_client_hears_that_the_tool_list_changed() {
 /// `notifications/tools/list_changed` after a reload; without a session it is refused.
 #[test]
 fn a_session_get_stream_hears_that_the_tool_list_changed() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let p = peers();
     let mut f = Fixture::new(false, &[("ops/alice", true)]);
     let config = stdio_server("everything", &p.everything, &[]);
@@ -1644,18 +1632,6 @@ fn a_session_get_stream_hears_that_the_tool_list_changed() {
         s.write_all(request.as_bytes()).expect("send");
         s
     };
-    let read_until = |stream: &mut std::net::TcpStream, needle: &str, seen: &mut String| {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut buf = [0u8; 4096];
-        while !seen.contains(needle) {
-            assert!(Instant::now() < deadline, "`{needle}` never arrived; got:\n{seen}");
-            match stream.read(&mut buf) {
-                Ok(0) => panic!("the stream closed before `{needle}`; got:\n{seen}"),
-                Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-                Err(_) => {}
-            }
-        }
-    };
     // Without a session: refused.
     let mut refused = open(get(None));
     let mut seen = String::new();
@@ -1671,4 +1647,20 @@ fn a_session_get_stream_hears_that_the_tool_list_changed() {
         format!("{echo_only}\n@id(\"sum\") permit(principal, action == Action::\"everything.get-sum\", resource);\n");
     fs::write(f.dir.join("policy.cedar"), both).expect("write the policy");
     read_until(&mut stream, "notifications/tools/list_changed", &mut seen);
+}
+
+/// Reads an open HTTP response from `stream` into `seen` until `needle` has arrived (at most
+/// 15 s; the socket has a short read timeout so the deadline is checked).
+fn read_until(stream: &mut std::net::TcpStream, needle: &str, seen: &mut String) {
+    use std::io::Read;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut buf = [0u8; 4096];
+    while !seen.contains(needle) {
+        assert!(Instant::now() < deadline, "`{needle}` never arrived; got:\n{seen}");
+        match stream.read(&mut buf) {
+            Ok(0) => panic!("the stream closed before `{needle}`; got:\n{seen}"),
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(_) => {} // read timeout: try again until the deadline
+        }
+    }
 }
