@@ -1664,3 +1664,63 @@ fn read_until(stream: &mut std::net::TcpStream, needle: &str, seen: &mut String)
         }
     }
 }
+
+/// An agent authenticated by the identity provider's JWT (EdDSA, JWKS file) is the policy
+/// principal: the call is decided on its registry record and recorded under the JWT credential;
+/// a JWT for another audience is refused.
+#[test]
+fn a_jwt_from_the_identity_provider_is_the_principal() {
+    use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+    use ed25519_dalek::{Signer, SigningKey};
+    let p = peers();
+    let mut f = Fixture::new(false, &[("ops/alice", true), ("ops/bob", true)]);
+    let key = SigningKey::from_bytes(&[5u8; 32]);
+    let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "idp-1",
+        "x": URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes())}]});
+    let jwks_path = f.root().join("jwks.json");
+    fs::write(&jwks_path, jwks.to_string()).expect("write the JWKS");
+    let jwt = |sub: &str, aud: &str| {
+        let b64 = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+        let msg = format!(
+            "{}.{}",
+            b64(json!({"alg": "EdDSA", "kid": "idp-1"})),
+            b64(
+                json!({"iss": "https://idp.test", "aud": aud, "sub": sub, "exp": now + 300, "jti": format!("j-{sub}")})
+            )
+        );
+        format!("{msg}.{}", URL_SAFE_NO_PAD.encode(key.sign(msg.as_bytes()).to_bytes()))
+    };
+    let config = format!(
+        "{}\n[gateway.jwt]\nissuer = \"https://idp.test\"\naudience = \"custos\"\njwks_file = {:?}\n",
+        stdio_server("everything", &p.everything, &[]),
+        jwks_path.display().to_string()
+    );
+    // Only alice may echo: the principal is whoever the JWT names.
+    let policy =
+        r#"@id("alice-echo") permit(principal == Agent::"ops/alice", action == Action::"everything.echo", resource);"#;
+    f.start(&config, policy, &[]);
+    let http = Http::new();
+    let url = f.url("/mcp");
+    let echo = json!({"name": "everything.echo", "arguments": {"message": "via jwt"}});
+    let r = http.modern(&url, &jwt("ops/alice", "custos"), 1, "tools/call", echo.clone());
+    assert_eq!(result_text(&r), "Echo: via jwt", "{}", r.text);
+    http.modern(&url, &jwt("ops/bob", "custos"), 2, "tools/call", echo.clone()).expect(200, Some(-32001));
+    http.modern(&url, &jwt("ops/alice", "someone-else"), 3, "tools/call", echo.clone()).expect(401, Some(-32003));
+    http.modern(&url, &jwt("ops/nobody", "custos"), 4, "tools/call", echo).expect(403, Some(-32004));
+    f.stop();
+    let events = f.events();
+    let decisions = of_kind(&events, "gateway.decision");
+    assert_eq!(decisions.len(), 2, "{decisions:?}");
+    assert_eq!(
+        (decisions[0]["agent"].as_str(), decisions[0]["data"]["decision"].as_str()),
+        (Some("ops/alice"), Some("allow"))
+    );
+    assert_eq!(decisions[0]["data"]["credential"], "jwt:https://idp.test#j-ops/alice");
+    assert_eq!(decisions[0]["data"]["policies"], json!(["alice-echo"]));
+    assert_eq!(
+        (decisions[1]["agent"].as_str(), decisions[1]["data"]["decision"].as_str()),
+        (Some("ops/bob"), Some("deny"))
+    );
+    assert_eq!(of_kind(&events, "gateway.auth_failed").len(), 2);
+}
