@@ -846,16 +846,22 @@ impl Gateway {
             salt: &self.salt,
             decide_us: started.elapsed().as_micros() as u64,
         };
-        if let Err(e) = self.append(record.event()).await {
+        let unrecorded = |e: String| {
             eprintln!("custos: gateway: a decision could not be recorded ({e}); the call was denied (fail closed)");
-            // Nothing unrecorded reaches an upstream.
-            return Err((
+            (
                 StatusCode::OK,
                 jsonrpc::EVIDENCE_FAILED,
                 format!("denied: the decision could not be recorded ({e}); custos fails closed"),
-            ));
-        }
+            )
+        };
+        let event = record.event().map_err(|e| unrecorded(e.to_string()))?;
+        // The decision is forwarded only once its entry is written (so a ledger that cannot take
+        // it means nothing reaches the upstream), and the answer is released only once the entry
+        // is durable: the sync runs while the upstream works.
+        let staged = self.store.submit_staged(event);
+        staged.written.await.map_err(|e| unrecorded(e.to_string()))?;
         if !forward {
+            staged.durable.await.map_err(|e| unrecorded(e.to_string()))?;
             let why = match (&client_error, decision.policies.is_empty()) {
                 (Some(e), _) => format!("denied: {e}"),
                 (None, false) => format!("denied by policy {}", decision.policies.join(", ")),
@@ -867,7 +873,19 @@ impl Gateway {
         }
         let upstream_params = json!({"name": tool.name, "arguments": arguments});
         let t = Instant::now();
-        match up.request_relayed("tools/call", upstream_params, self.timeout, relay).await {
+        let (answer, durable) =
+            tokio::join!(up.request_relayed("tools/call", upstream_params, self.timeout, relay), staged.durable);
+        if let Err(e) = durable {
+            eprintln!(
+                "custos: gateway: a decision could not be made durable ({e}); the upstream's answer was withheld"
+            );
+            return Err((
+                StatusCode::OK,
+                jsonrpc::EVIDENCE_FAILED,
+                format!("the decision could not be made durable ({e}); the answer is withheld (custos fails closed)"),
+            ));
+        }
+        match answer {
             Ok(result) => Ok(result),
             Err(UpstreamError::Rpc { code, message, .. }) => Err((StatusCode::OK, code, message)),
             Err(e) => {

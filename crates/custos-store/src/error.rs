@@ -43,10 +43,25 @@ pub enum StoreError {
     Io { context: String, source: std::io::Error },
     #[error("internal error: {0}")]
     Internal(String),
+    /// One failure told to every caller of a batch (errors are not `Clone`).
+    #[error("{0}")]
+    Shared(String),
 }
 
 impl StoreError {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io { context: context.into(), source }
+    }
+
+    /// The same failure again, for another caller of the same batch.
+    pub(crate) fn repeat(&self) -> Self {
+        match self {
+            Self::Io { context, source } => {
+                Self::Io { context: context.clone(), source: std::io::Error::new(source.kind(), source.to_string()) }
+            }
+            Self::Closed => Self::Closed,
+            Self::ReadOnly => Self::ReadOnly,
+            other => Self::Shared(other.to_string()),
+        }
     }
 }

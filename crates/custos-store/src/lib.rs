@@ -46,6 +46,28 @@ pub struct Receipt {
 /// An append that is queued and will resolve to its receipt once durable.
 pub type PendingAppend = Pin<Box<dyn Future<Output = Result<Receipt, StoreError>> + Send>>;
 
+/// Resolves to an entry's index once it is written (not yet synced).
+pub type WrittenAppend = Pin<Box<dyn Future<Output = Result<u64, StoreError>> + Send>>;
+
+/// Resolves to an entry's index once it is durable.
+pub type DurableIndex = Pin<Box<dyn Future<Output = Result<u64, StoreError>> + Send>>;
+
+/// An append awaited in its two steps (see [`Store::submit_staged`]).
+pub struct Staged {
+    /// Resolves once the entry is written to the log, in order, before the sync. An error here
+    /// means the ledger could not take the entry (disk full, read-only, closed).
+    pub written: WrittenAppend,
+    /// Resolves once the entry is durable. Await it before acknowledging anything that
+    /// depends on the entry.
+    pub durable: DurableIndex,
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Staged { .. }")
+    }
+}
+
 /// Progress of long work: `(done, total)`.
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
@@ -71,6 +93,13 @@ pub trait Store: Send + Sync {
     /// Entries are indexed in the order `submit` was called; concurrent submissions share one
     /// transaction.
     fn submit(&self, event: Event) -> PendingAppend;
+
+    /// Like [`Store::submit`], in two steps: the caller learns that the entry is written (its
+    /// index fixed, the disk having accepted it) before the slow sync finishes, so it can
+    /// overlap the sync with other work and still hold its answer until the entry is durable.
+    /// The gateway forwards an allowed call once its decision is written and replies once it
+    /// is durable. No proof is built.
+    fn submit_staged(&self, event: Event) -> Staged;
 
     /// Appends one event and waits until it is durable: `submit(event).await`.
     async fn append(&self, event: Event) -> Result<Receipt, StoreError> {

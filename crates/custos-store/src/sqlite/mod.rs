@@ -27,10 +27,11 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{oneshot, watch};
 
 use crate::{
-    PendingAppend, Progress, Receipt, RegistryStore, ReplayReport, Store, StoreError, VerifyReport,
+    DurableIndex, PendingAppend, Progress, Receipt, RegistryStore, ReplayReport, Staged, Store, StoreError,
+    VerifyReport, WrittenAppend,
     projection::{Projection, default_projections},
 };
-use writer::{Msg, Writer};
+use writer::{Committed, Msg, WalSync, Writer};
 
 /// Tuning of the SQLite backend.
 #[derive(Debug, Clone)]
@@ -189,6 +190,11 @@ impl SqliteStore {
                 cp.checkpoint.size
             )));
         }
+        // From here on a commit only writes; the writer syncs the WAL itself after each one
+        // (`WalSync`), so it can tell callers "written" before the sync.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let mut wal = WalSync::new(path);
+        wal.sync()?;
         let (latest_tx, latest_rx) = watch::channel(latest);
         let projections = Arc::new(default_projections());
         let (tx, rx) = mpsc::channel();
@@ -200,6 +206,7 @@ impl SqliteStore {
             latest: latest_tx,
             interval: options.checkpoint_interval,
             max_batch: options.max_batch.max(1),
+            wal,
             _lock: lock,
         };
         let thread = std::thread::Builder::new()
@@ -215,6 +222,20 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(Vec::new())),
             projections,
         })
+    }
+
+    /// Builds the entry and queues it for the writer.
+    #[allow(clippy::type_complexity, reason = "the receiver of the writer's answer")]
+    fn queue(
+        &self,
+        event: Event,
+        written: Option<oneshot::Sender<Result<u64, StoreError>>>,
+    ) -> Result<oneshot::Receiver<Result<Committed, StoreError>>, StoreError> {
+        let entry = Entry::from_event(&event)?;
+        let (reply, rx) = oneshot::channel();
+        let leaf = custos_ledger::hash::leaf_hash(entry.as_bytes());
+        self.send(Msg::Append { entry, leaf, event, written, reply })?;
+        Ok(rx)
     }
 
     fn send(&self, msg: Msg) -> Result<(), StoreError> {
@@ -315,12 +336,7 @@ pub(crate) fn projections_digest(conn: &Connection, projections: &[Box<dyn Proje
 #[async_trait]
 impl Store for SqliteStore {
     fn submit(&self, event: Event) -> PendingAppend {
-        let queued = Entry::from_event(&event).map_err(StoreError::from).and_then(|entry| {
-            let (reply, rx) = oneshot::channel();
-            let leaf = custos_ledger::hash::leaf_hash(entry.as_bytes());
-            self.send(Msg::Append { entry, leaf, event, reply })?;
-            Ok(rx)
-        });
+        let queued = self.queue(event, None);
         Box::pin(async move {
             let c = queued?.await.map_err(|_| StoreError::Closed)??;
             // Freed here, on the thread that allocated them, not on the writer thread.
@@ -330,6 +346,24 @@ impl Store for SqliteStore {
             let inclusion = tree::inclusion_proof(&*c.view, c.index, c.tree_size)?;
             Ok(Receipt { index: c.index, leaf_hash, tree_size: c.tree_size, root: c.root, inclusion })
         })
+    }
+
+    fn submit_staged(&self, event: Event) -> Staged {
+        let (written_tx, written_rx) = oneshot::channel();
+        let queued = self.queue(event, Some(written_tx));
+        let failed = queued.as_ref().err().map(StoreError::repeat);
+        let written: WrittenAppend = Box::pin(async move {
+            match failed {
+                Some(e) => Err(e),
+                None => written_rx.await.map_err(|_| StoreError::Closed)?,
+            }
+        });
+        let durable: DurableIndex = Box::pin(async move {
+            let c = queued?.await.map_err(|_| StoreError::Closed)??;
+            drop(c.spent);
+            Ok(c.index)
+        });
+        Staged { written, durable }
     }
 
     async fn checkpoint(&self) -> Result<SignedCheckpoint, StoreError> {

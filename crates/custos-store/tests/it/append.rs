@@ -184,3 +184,44 @@ fn foreign_sqlite(path: &std::path::Path) {
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);").unwrap();
 }
+
+/// A staged append says "written" with the index the durable answer confirms, in submit order,
+/// and what it wrote is what is stored; after close both steps fail.
+#[test]
+fn staged_appends_are_written_then_durable_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger.db");
+    let rt = runtime();
+    rt.block_on(async {
+        let store = Arc::new(create(&db, SqliteOptions::default()));
+        store.append(event(0)).await.unwrap();
+        let events: Vec<_> = (1..=50u64).map(event).collect();
+        let bytes: Vec<_> = events.iter().map(|e| custos_core::Entry::from_event(e).unwrap().into_bytes()).collect();
+        let staged: Vec<_> = events.into_iter().map(|e| store.submit_staged(e)).collect();
+        let mut written = Vec::new();
+        let mut durable = Vec::new();
+        for s in staged {
+            written.push(s.written.await.unwrap());
+            durable.push(s.durable);
+        }
+        assert_eq!(written, (1..=50).collect::<Vec<_>>(), "indices follow submit order");
+        for (want, d) in written.iter().zip(durable) {
+            assert_eq!(d.await.unwrap(), *want);
+        }
+        let stored = store.entries(1, 51).await.unwrap();
+        assert_eq!(stored, bytes, "what was written is what is stored");
+        store.close().await.unwrap();
+        let after = store.submit_staged(event(99));
+        assert!(matches!(after.written.await, Err(StoreError::Closed)));
+        assert!(matches!(after.durable.await, Err(StoreError::Closed)));
+    });
+    // Reopened, the staged entries are there and the ledger verifies.
+    let store = SqliteStore::open(&db, signer(), SqliteOptions::default()).unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        assert_eq!(store.size().await.unwrap(), 51);
+        let report = store.verify(&signer().verifier(), no_progress()).await.unwrap();
+        assert!(report.failures.is_empty(), "{report:?}");
+        store.close().await.unwrap();
+    });
+}
