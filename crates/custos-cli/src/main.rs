@@ -13,6 +13,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// The gateway allocates and frees small JSON values on every call from two threads and the
+// ledger writer; glibc malloc spent ~15% of the gateway's CPU at 32 clients (perf), mimalloc
+// much less.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // TLS for `--server https://…` uses ring; installing it once keeps aws-lc out of the build.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -117,7 +117,8 @@ impl Upstream {
         cfg.check()?;
         let kind = match (&cfg.url, &cfg.command) {
             (Some(url), _) => Kind::Http(Http {
-                url: url.clone(),
+                // Parsed once: reqwest would otherwise parse (and IDNA-map) the string per call.
+                url: reqwest::Url::parse(url).map_err(|e| format!("servers.{}: url `{url}`: {e}", cfg.name))?,
                 credential: cfg.resolve_credential()?.map(custos_core::Secret::new),
                 client: crate::http_client()
                     .pool_max_idle_per_host(64)
@@ -236,7 +237,7 @@ fn initialize_params() -> Value {
 
 #[derive(Debug)]
 struct Http {
-    url: String,
+    url: reqwest::Url,
     credential: Option<custos_core::Secret<String>>,
     client: reqwest::Client,
     /// The upstream session (one per upstream, shared by every agent's calls).
@@ -247,7 +248,7 @@ impl Http {
     async fn post(&self, server: &str, msg: &Value, session: Option<&str>) -> Result<reqwest::Response, UpstreamError> {
         let mut req = self
             .client
-            .post(&self.url)
+            .post(self.url.clone())
             .header("Accept", "application/json, text/event-stream")
             .header("MCP-Protocol-Version", UPSTREAM_VERSION)
             .json(msg);
