@@ -44,6 +44,9 @@ pub struct FileConfig {
     pub servers: Vec<custos_gateway::config::ServerConfig>,
     #[serde(default)]
     pub policy: custos_gateway::config::PolicyConfig,
+    /// The gateway protections: approval timeout, quarantine, DLP, tool labels.
+    #[serde(default)]
+    pub protect: custos_gateway::config::ProtectConfig,
     #[serde(default)]
     pub gateway: custos_gateway::config::GatewayConfig,
 }

@@ -91,6 +91,15 @@ fn validate_map(kind: EventKind, data: &Map<String, Value>) -> Result<(), CoreEr
         EventKind::CredentialIssued => typed::<reg::CredentialIssued>(data, check),
         EventKind::CredentialRevoked => typed::<reg::CredentialRevoked>(data, check),
         EventKind::OwnerOffboarded => typed::<reg::OwnerOffboarded>(data, check),
+        EventKind::ToolPinned => typed::<crate::protect::ToolPinned>(data, check),
+        EventKind::ToolChanged => typed::<crate::protect::ToolChanged>(data, check),
+        EventKind::ToolQuarantined => typed::<crate::protect::ToolQuarantined>(data, check),
+        EventKind::ToolApproved => typed::<crate::protect::ToolApproved>(data, check),
+        EventKind::ToolFinding => typed::<crate::protect::ToolFinding>(data, check),
+        EventKind::DlpHit => typed::<crate::protect::DlpHit>(data, check),
+        EventKind::GatewayFirstUse => typed::<crate::protect::GatewayFirstUse>(data, check),
+        EventKind::ApprovalRequested => typed::<crate::protect::ApprovalRequested>(data, check),
+        EventKind::ApprovalDecided => typed::<crate::protect::ApprovalDecided>(data, check),
         _ => Ok(()),
     }
 }

@@ -67,6 +67,7 @@ kinds! {
     KeyRotated => "key.rotated",
     // Added after DESIGN.md §3.3 (extended, never renamed):
     GatewayUpstreamError => "gateway.upstream_error",
+    ToolFinding => "tool.finding",
 }
 
 /// Every kind's wire name, comma-separated (for messages and help).

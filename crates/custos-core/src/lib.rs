@@ -9,7 +9,10 @@ mod error;
 pub mod event;
 pub mod id;
 pub mod kind;
+pub mod manifest;
+pub mod protect;
 pub mod registry;
+pub mod scan;
 pub mod secret;
 
 pub use error::CoreError;

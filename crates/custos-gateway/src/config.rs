@@ -52,6 +52,42 @@ pub struct GatewayConfig {
     pub jwt: Option<crate::jwt::JwtConfig>,
 }
 
+/// `[protect]`: the gateway protections (approval, pinning, poisoning scan, DLP, labels).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProtectConfig {
+    /// How long a call held for approval waits before it is denied (default 120 s).
+    pub approval_timeout_secs: u64,
+    /// A tool whose first manifest the poisoning scan flags (severity high or critical) is
+    /// quarantined until approved (default true). Findings are recorded either way.
+    pub quarantine_on_poisoning: bool,
+    /// Secrets found in a tool's result are replaced by `[REDACTED:<rule>]` before the agent
+    /// sees them (default true); a `dlp.hit` is recorded either way.
+    pub redact_results: bool,
+    /// Literal canary tokens: planted values whose appearance in a call is always a hit.
+    pub canaries: Vec<String>,
+    /// Labels per qualified tool (`"server.tool" = ["sensitive"]`), added to those derived from
+    /// annotations (`destructiveHint` → `destructive`, `openWorldHint` → `untrusted-input`).
+    pub labels: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for ProtectConfig {
+    fn default() -> Self {
+        Self {
+            approval_timeout_secs: DEFAULT_APPROVAL_TIMEOUT_SECS,
+            quarantine_on_poisoning: true,
+            redact_results: true,
+            canaries: Vec::new(),
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+pub const DEFAULT_APPROVAL_TIMEOUT_SECS: u64 = 120;
+
+/// The labels flow policies reason about (DESIGN.md §3.2).
+pub const LABELS: &[&str] = &["untrusted-input", "sensitive", "egress", "destructive"];
+
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
 

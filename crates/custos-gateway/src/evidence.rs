@@ -14,7 +14,8 @@ pub(crate) struct Decision<'a> {
     pub session: Option<&'a str>,
     pub server: &'a str,
     pub tool: &'a str,
-    pub allowed: bool,
+    /// `allow`, `approval` or `deny`.
+    pub outcome: &'a str,
     /// False in shadow mode: decided and recorded, not blocked.
     pub enforced: bool,
     pub policies: &'a [String],
@@ -29,7 +30,7 @@ impl Decision<'_> {
         let mut data = json!({
             "server": self.server,
             "tool": self.tool,
-            "decision": if self.allowed { "allow" } else { "deny" },
+            "decision": self.outcome,
             "enforced": self.enforced,
             "policies": self.policies,
             "credential": self.credential,
@@ -54,7 +55,7 @@ impl Decision<'_> {
     }
 }
 
-fn agent_actor(agent: &AgentId) -> Actor {
+pub(crate) fn agent_actor(agent: &AgentId) -> Actor {
     match agent.as_str().parse::<ActorId>() {
         Ok(id) => Actor { kind: custos_core::ActorType::Agent, id },
         Err(_) => Actor::system(),

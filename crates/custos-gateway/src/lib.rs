@@ -20,6 +20,7 @@ pub mod config;
 mod evidence;
 pub mod jsonrpc;
 pub mod jwt;
+mod protect;
 pub mod session;
 pub mod upstream;
 
@@ -37,14 +38,21 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use custos_core::Event;
-use custos_policy::{Engine, Principal, Source, ToolManifest};
+use custos_core::{
+    Actor, AgentId, Event,
+    protect::{
+        ApprovalDecided, ApprovalOutcome, ApprovalRecord, ApprovalRequested, DlpHit, GatewayFirstUse, ToolApproved,
+        ToolPin,
+    },
+};
+use custos_policy::{CallFacts, Engine, Outcome, Principal, Source, ToolManifest};
 use custos_registry::{AuthError, Authenticated, TokenVerifier};
-use custos_store::Store;
+use custos_store::ProtectStore;
 use serde_json::{Value, json};
+use sha2::Digest as _;
 
 use crate::{
-    config::{GatewayConfig, PolicyConfig, ServerConfig},
+    config::{GatewayConfig, PolicyConfig, ProtectConfig, ServerConfig},
     jsonrpc::Incoming,
     session::{Sealer, SessionState},
     upstream::{Upstream, UpstreamError},
@@ -64,6 +72,13 @@ pub enum GatewayError {
     Policy(#[from] custos_policy::PolicyError),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The ledger could not take an event the change depends on; nothing changed.
+    #[error("the ledger could not record it: {0}")]
+    Evidence(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// The gateway: upstreams, the policies in force, and what it needs to decide and record.
@@ -74,8 +89,16 @@ pub struct Gateway {
     shadow: BTreeSet<String>,
     verifier: TokenVerifier,
     jwt: Option<jwt::JwtVerifier>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn ProtectStore>,
     sealer: Sealer,
+    protect: protect::Protect,
+    /// One reload at a time (a client's `tools/list`, a file watcher and an upstream's
+    /// `list_changed` may all ask at once).
+    reloading: tokio::sync::Mutex<()>,
+    /// The last manifests each tool was listed with (what approving it pins).
+    listed: std::sync::Mutex<std::collections::HashMap<String, Value>>,
+    /// Digest of what the engine in force was built from.
+    fingerprint: std::sync::Mutex<Option<[u8; 32]>>,
     /// Requests relayed to clients and awaiting their answers, by the id custos gave them.
     relays: std::sync::Mutex<
         std::collections::HashMap<String, (custos_core::AgentId, tokio::sync::oneshot::Sender<Value>)>,
@@ -104,7 +127,8 @@ pub struct Parts {
     pub policy: PolicyConfig,
     pub gateway: GatewayConfig,
     pub verifier: TokenVerifier,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn ProtectStore>,
+    pub protect: ProtectConfig,
     /// 32 secret bytes from the data dir: the session-sealing key.
     pub session_key: [u8; 32],
     /// 32 secret bytes from the data dir: the salt of argument digests.
@@ -136,6 +160,10 @@ impl Gateway {
             jwt,
             store: parts.store,
             sealer: Sealer::new(&parts.session_key),
+            protect: protect::Protect::new(parts.protect).map_err(GatewayError::Config)?,
+            reloading: tokio::sync::Mutex::new(()),
+            listed: std::sync::Mutex::new(std::collections::HashMap::new()),
+            fingerprint: std::sync::Mutex::new(None),
             relays: std::sync::Mutex::new(std::collections::HashMap::new()),
             relay_seq: std::sync::atomic::AtomicU64::new(1),
             changes: tokio::sync::broadcast::channel(16).0,
@@ -146,6 +174,24 @@ impl Gateway {
             allowed_origins: parts.gateway.allowed_origins.clone(),
             allowed_hosts: parts.gateway.allowed_hosts.clone(),
         };
+        let read = |e: custos_store::StoreError| GatewayError::Evidence(e.to_string());
+        gw.protect.load_pins(gw.store.tool_pins().await.map_err(read)?);
+        gw.protect.load_uses(gw.store.tool_uses().await.map_err(read)?);
+        // Calls held when the gateway stopped were answered by nobody: their clients are gone.
+        for a in gw.store.approvals(true).await.map_err(read)? {
+            let note = "the gateway restarted while the call was held; the call was not made".to_string();
+            gw.record_verdict(
+                &a.id,
+                &a.agent,
+                &a.server,
+                &a.tool,
+                ApprovalOutcome::Cancelled,
+                Some(note),
+                Actor::system(),
+            )
+            .await
+            .map_err(GatewayError::Evidence)?;
+        }
         gw.reload().await?;
         let gw = Arc::new(gw);
         // An upstream that announces a new tool list gets its manifests read again (and the
@@ -170,16 +216,38 @@ impl Gateway {
     /// Reads every upstream's tools and the policy files again and, if all of it loads and
     /// validates, puts it in force. On any error the policies in force stay in force.
     pub async fn reload(&self) -> Result<usize, GatewayError> {
-        let mut tools = Vec::new();
-        for up in &self.upstreams {
-            match up.list_tools(self.timeout).await {
-                Ok(list) => tools.extend(list.iter().filter_map(|t| manifest(&up.name, t))),
-                // An upstream that is down has no tools now; its calls fail until it is back.
-                Err(e) => eprintln!("custos: gateway: {e}"),
-            }
-        }
+        let _one = self.reloading.lock().await;
+        let tools = self.list_and_pin().await?;
         let sources: Vec<Source> = custos_policy::read_sources(&self.policy_files)?;
-        let engine = Engine::build(tools, &sources)?;
+        // Nothing changed (the common case of a client's `tools/list`): keep the engine, and
+        // tell no one, or clients that list on every `list_changed` would never stop.
+        let mut h = sha2::Sha256::new();
+        for t in &tools {
+            sha2::Digest::update(&mut h, serde_json::to_vec(t).unwrap_or_default());
+        }
+        for src in &sources {
+            sha2::Digest::update(&mut h, src.file.as_bytes());
+            sha2::Digest::update(&mut h, src.text.as_bytes());
+        }
+        for p in self.protect.pins() {
+            sha2::Digest::update(&mut h, format!("{}.{}={}", p.server, p.tool, p.state.as_str()).as_bytes());
+        }
+        let fingerprint: [u8; 32] = h.finalize().into();
+        {
+            let mut last = self.fingerprint.lock().unwrap_or_else(|e| e.into_inner());
+            if *last == Some(fingerprint) {
+                return Ok(self.engine().len());
+            }
+            *last = Some(fingerprint);
+        }
+        let engine = match Engine::build(tools, &sources) {
+            Ok(e) => e,
+            Err(e) => {
+                // Not in force: the next attempt must build again.
+                *self.fingerprint.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                return Err(e.into());
+            }
+        };
         let n = engine.len();
         *self.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
         let _ = self.changes.send(());
@@ -212,6 +280,53 @@ impl Gateway {
                 }
             }
         })
+    }
+
+    /// Lists every upstream's tools, brings the pins in line (recording every change and
+    /// finding) and returns the manifests the policies are built on. A tool whose pin events
+    /// cannot be recorded stays unpinned, hence not callable (fail closed).
+    async fn list_and_pin(&self) -> Result<Vec<ToolManifest>, GatewayError> {
+        let mut lists = Vec::new();
+        for up in &self.upstreams {
+            match up.list_tools(self.timeout).await {
+                Ok(list) => lists.push((up.name.clone(), list)),
+                // An upstream that is down has no tools now; its calls fail until it is back.
+                Err(e) => eprintln!("custos: gateway: {e}"),
+            }
+        }
+        let mut events = Vec::new();
+        for (server, list) in &lists {
+            let others: Vec<String> = lists
+                .iter()
+                .filter(|(s, _)| s != server)
+                .flat_map(|(_, l)| l.iter().filter_map(|t| t.get("name")?.as_str().map(str::to_string)))
+                .collect();
+            let (evs, warnings) = self.protect.reconcile(server, list, &others);
+            for w in warnings {
+                eprintln!("custos: gateway: {w}");
+            }
+            events.extend(evs);
+        }
+        if !events.is_empty() {
+            let pending: Vec<_> = events.into_iter().map(|e| self.store.submit(e)).collect();
+            for p in pending {
+                p.await.map_err(|e| GatewayError::Evidence(e.to_string()))?;
+            }
+            let pins = self.store.tool_pins().await.map_err(|e| GatewayError::Evidence(e.to_string()))?;
+            self.protect.load_pins(pins);
+        }
+        let mut tools = Vec::new();
+        let mut listed = std::collections::HashMap::new();
+        for (server, list) in &lists {
+            for t in list {
+                if let Some(m) = manifest(server, t, &self.protect) {
+                    listed.insert(m.qualified(), t.clone());
+                    tools.push(m);
+                }
+            }
+        }
+        *self.listed.lock().unwrap_or_else(|e| e.into_inner()) = listed;
+        Ok(tools)
     }
 
     fn engine(&self) -> Arc<Engine> {
@@ -251,14 +366,16 @@ pub(crate) fn http_client() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
-fn manifest(server: &str, tool: &Value) -> Option<ToolManifest> {
+fn manifest(server: &str, tool: &Value, protect: &protect::Protect) -> Option<ToolManifest> {
+    let name = tool.get("name")?.as_str()?.to_string();
+    let annotations = tool.get("annotations").cloned().unwrap_or(Value::Null);
     Some(ToolManifest {
         server: server.to_string(),
-        name: tool.get("name")?.as_str()?.to_string(),
+        labels: protect.labels(&format!("{server}.{name}"), &annotations),
+        name,
         description: tool.get("description").and_then(Value::as_str).unwrap_or("").to_string(),
         input_schema: tool.get("inputSchema").cloned().unwrap_or(json!({"type": "object"})),
-        annotations: tool.get("annotations").cloned().unwrap_or(Value::Null),
-        labels: Vec::new(),
+        annotations,
     })
 }
 
@@ -598,7 +715,14 @@ impl Gateway {
                 "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "custos", "version": env!("CARGO_PKG_VERSION")}},
             })),
             "ping" => Ok(json!({})),
-            "tools/list" => Ok(self.tools_list(&auth, scope.as_deref())),
+            "tools/list" => {
+                // A client asking for the list is when a changed tool (a rug pull) must be
+                // caught: the upstreams are asked again, and changes are pinned or quarantined.
+                if let Err(e) = self.reload().await {
+                    eprintln!("custos: gateway: refreshing the tool list: {e}");
+                }
+                Ok(self.tools_list(&auth, scope.as_deref()))
+            }
             "tools/call" => self.tools_call(&auth, scope.as_deref(), session_id.as_deref(), &params, None).await,
             other => Err((
                 StatusCode::OK,
@@ -636,6 +760,7 @@ impl Gateway {
         let tools: Vec<Value> = engine
             .tools()
             .filter(|t| scope.is_none_or(|s| s == t.server))
+            .filter(|t| self.protect.callable(&t.qualified()).is_ok())
             .filter(|t| engine.could_allow(&principal, &t.qualified()))
             .map(|t| {
                 let mut v = json!({
@@ -803,6 +928,37 @@ impl Gateway {
         params: &Value,
         relay: Option<upstream::Relay>,
     ) -> Result<Value, (StatusCode, i64, String)> {
+        // The kill switch reaches calls already past authentication: from here on, every wait
+        // also listens for it.
+        let mut kills = self.protect.kills.subscribe();
+        let agent = auth.agent.clone();
+        let killed = async move {
+            loop {
+                match kills.recv().await {
+                    Ok(a) if a == agent => return,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                }
+            }
+        };
+        tokio::select! {
+            out = self.tools_call_inner(auth, scope, session, params, relay) => out,
+            () = killed => Err((
+                StatusCode::OK,
+                jsonrpc::DENIED,
+                format!("cancelled: the kill switch was pulled for agent `{}`", auth.agent),
+            )),
+        }
+    }
+
+    async fn tools_call_inner(
+        &self,
+        auth: &Authenticated,
+        scope: Option<&str>,
+        session: Option<&str>,
+        params: &Value,
+        relay: Option<upstream::Relay>,
+    ) -> Result<Value, (StatusCode, i64, String)> {
         let started = Instant::now();
         let invalid = |m: String| (StatusCode::OK, jsonrpc::INVALID_PARAMS, m);
         let name = params
@@ -823,22 +979,51 @@ impl Gateway {
         };
         let principal = principal(auth);
         let shadow = self.shadow.contains(auth.agent.as_str());
-        let (decision, client_error) = match engine.decide(&principal, &qualified, &arguments) {
-            Ok(d) => (d, None),
-            // Fail closed: what cannot be evaluated is denied (and said why).
-            Err(e) => (
-                custos_policy::Decision { allowed: false, policies: Vec::new(), note: Some(e.to_string()) },
-                Some(e.to_string()),
-            ),
+        // Rug-pull defence: a tool whose manifest changed since it was approved is not called,
+        // whatever the policy says (and shadow mode does not lift it: it is not a policy).
+        let quarantined = self.protect.callable(&qualified).err();
+        let secrets = self.protect.scan(&arguments);
+        // Stateless requests have no session: the agent's calls form one running session, so a
+        // flow rule cannot be dodged by leaving the session era.
+        let session_key = match session {
+            Some(s) => format!("s:{s}"),
+            None => format!("a:{}", auth.agent),
         };
-        let forward = decision.allowed || shadow;
+        let facts = CallFacts { session: self.protect.session(&session_key), secrets: !secrets.is_empty() };
+        let (decision, client_error) = match &quarantined {
+            Some(why) => (
+                custos_policy::Decision {
+                    allowed: false,
+                    policies: Vec::new(),
+                    note: Some(why.clone()),
+                    approval: None,
+                },
+                Some(why.clone()),
+            ),
+            None => match engine.decide_in(&principal, &qualified, &arguments, &facts) {
+                Ok(d) => (d, None),
+                // Fail closed: what cannot be evaluated is denied (and said why).
+                Err(e) => (
+                    custos_policy::Decision {
+                        allowed: false,
+                        policies: Vec::new(),
+                        note: Some(e.to_string()),
+                        approval: None,
+                    },
+                    Some(e.to_string()),
+                ),
+            },
+        };
+        let outcome = decision.outcome();
+        let hold = outcome == Outcome::Approval && !shadow;
+        let forward = decision.allowed || hold || (shadow && quarantined.is_none());
         let record = evidence::Decision {
             agent: &auth.agent,
             credential: &auth.credential,
             session,
             server: &tool.server,
             tool: &tool.name,
-            allowed: decision.allowed,
+            outcome: outcome.as_str(),
             enforced: !shadow,
             policies: &decision.policies,
             note: decision.note.as_deref(),
@@ -854,12 +1039,57 @@ impl Gateway {
                 format!("denied: the decision could not be recorded ({e}); custos fails closed"),
             )
         };
+        // Evidence that goes with the decision: DLP hits in the arguments, and drift.
+        let mut side = Vec::new();
+        for h in &secrets {
+            side.push(Event::new(
+                evidence::agent_actor(&auth.agent),
+                Some(auth.agent.clone()),
+                &DlpHit {
+                    server: tool.server.clone(),
+                    tool: tool.name.clone(),
+                    direction: custos_core::protect::Direction::Arguments,
+                    rule: h.hit.rule.clone(),
+                    path: h.pointer.clone(),
+                    action: if forward { "recorded" } else { "denied" }.into(),
+                },
+            ));
+        }
+        let first = quarantined.is_none() && self.protect.first_use(&auth.agent, &qualified);
+        if first {
+            side.push(Event::new(
+                evidence::agent_actor(&auth.agent),
+                Some(auth.agent.clone()),
+                &GatewayFirstUse {
+                    server: tool.server.clone(),
+                    tool: tool.name.clone(),
+                    decision: outcome.as_str().into(),
+                },
+            ));
+        }
         let event = record.event().map_err(|e| unrecorded(e.to_string()))?;
+        let mut side_pending = Vec::new();
+        for e in side {
+            side_pending.push(self.store.submit(e.map_err(|e| unrecorded(e.to_string()))?));
+        }
         // The decision is forwarded only once its entry is written (so a ledger that cannot take
         // it means nothing reaches the upstream), and the answer is released only once the entry
         // is durable: the sync runs while the upstream works.
         let staged = self.store.submit_staged(event);
-        staged.written.await.map_err(|e| unrecorded(e.to_string()))?;
+        let side_done = async {
+            for p in side_pending {
+                p.await?;
+            }
+            Ok::<(), custos_store::StoreError>(())
+        };
+        let written = async { staged.written.await.map(drop) };
+        let (w, s) = tokio::join!(written, side_done);
+        if let Err(e) = w.and(s) {
+            if first {
+                self.protect.unrecord_use(&auth.agent, &qualified);
+            }
+            return Err(unrecorded(e.to_string()));
+        }
         if !forward {
             staged.durable.await.map_err(|e| unrecorded(e.to_string()))?;
             let why = match (&client_error, decision.policies.is_empty()) {
@@ -871,10 +1101,21 @@ impl Gateway {
             };
             return Err((StatusCode::OK, jsonrpc::DENIED, why));
         }
+        let durable = if hold {
+            staged.durable.await.map_err(|e| unrecorded(e.to_string()))?;
+            let reasons = decision.approval.as_ref().map(|a| a.reasons.join("; ")).filter(|r| !r.is_empty());
+            self.hold(auth, &tool.server, &tool.name, &decision.policies, reasons, &arguments).await?;
+            None
+        } else {
+            Some(staged.durable)
+        };
         let upstream_params = json!({"name": tool.name, "arguments": arguments});
         let t = Instant::now();
-        let (answer, durable) =
-            tokio::join!(up.request_relayed("tools/call", upstream_params, self.timeout, relay), staged.durable);
+        let call = up.request_relayed("tools/call", upstream_params, self.timeout, relay);
+        let (answer, durable) = match durable {
+            Some(d) => tokio::join!(call, d),
+            None => (call.await, Ok(0)),
+        };
         if let Err(e) = durable {
             eprintln!(
                 "custos: gateway: a decision could not be made durable ({e}); the upstream's answer was withheld"
@@ -885,8 +1126,33 @@ impl Gateway {
                 format!("the decision could not be made durable ({e}); the answer is withheld (custos fails closed)"),
             ));
         }
+        self.protect.record_call(&session_key, tool);
         match answer {
-            Ok(result) => Ok(result),
+            Ok(mut result) => {
+                let hits = self.protect.scan_result(&mut result);
+                if !hits.is_empty() {
+                    let action = if self.protect.cfg.redact_results { "redacted" } else { "recorded" };
+                    for h in &hits {
+                        let e = Event::new(
+                            evidence::agent_actor(&auth.agent),
+                            Some(auth.agent.clone()),
+                            &DlpHit {
+                                server: tool.server.clone(),
+                                tool: tool.name.clone(),
+                                direction: custos_core::protect::Direction::Result,
+                                rule: h.hit.rule.clone(),
+                                path: h.pointer.clone(),
+                                action: action.into(),
+                            },
+                        );
+                        if let Err(e) = self.append(e).await {
+                            // A result whose secrets cannot be recorded is not released either.
+                            return Err(unrecorded(e));
+                        }
+                    }
+                }
+                Ok(result)
+            }
             Err(UpstreamError::Rpc { code, message, .. }) => Err((StatusCode::OK, code, message)),
             Err(e) => {
                 let event = evidence::upstream_error(
@@ -903,6 +1169,228 @@ impl Gateway {
                 Err((StatusCode::OK, jsonrpc::UPSTREAM_ERROR, e.to_string()))
             }
         }
+    }
+
+    /// Holds a call until a human decides, the timeout passes, or the kill switch cancels it
+    /// (the caller's select drops this future; the entry is then cancelled by [`Self::kill`]).
+    /// `Ok` means approved.
+    async fn hold(
+        &self,
+        auth: &Authenticated,
+        server: &str,
+        tool: &str,
+        policies: &[String],
+        reason: Option<String>,
+        arguments: &Value,
+    ) -> Result<(), (StatusCode, i64, String)> {
+        let failed = |e: String| {
+            (
+                StatusCode::OK,
+                jsonrpc::EVIDENCE_FAILED,
+                format!("denied: the approval request could not be recorded ({e}); custos fails closed"),
+            )
+        };
+        let id = format!("apr_{}", session::random_tag());
+        let timeout = self.protect.approval_timeout();
+        let expires = custos_core::Timestamp::from_jiff(
+            custos_core::Timestamp::now()
+                .as_jiff()
+                .checked_add(timeout)
+                .unwrap_or_else(|_| custos_core::Timestamp::now().as_jiff()),
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.protect.held.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            id.clone(),
+            protect::Held { agent: auth.agent.clone(), server: server.into(), tool: tool.into(), reply: tx },
+        );
+        let requested = Event::new(
+            evidence::agent_actor(&auth.agent),
+            Some(auth.agent.clone()),
+            &ApprovalRequested {
+                id: id.clone(),
+                server: server.into(),
+                tool: tool.into(),
+                policies: policies.to_vec(),
+                reason,
+                args_digest: evidence::args_digest(&self.salt, arguments),
+                args_preview: evidence::preview(arguments),
+                expires,
+            },
+        );
+        if let Err(e) = self.append(requested).await {
+            self.protect.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            return Err(failed(e));
+        }
+        let verdict = match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(v)) => v,
+            // Timed out (or the sender vanished): deny, unless a human's decision won the race.
+            _ => {
+                let mine = self.protect.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                let note = format!("nobody decided within {} s", timeout.as_secs());
+                if mine.is_some()
+                    && let Err(e) = self
+                        .record_verdict(
+                            &id,
+                            auth.agent.as_str(),
+                            server,
+                            tool,
+                            ApprovalOutcome::TimedOut,
+                            Some(note.clone()),
+                            Actor::system(),
+                        )
+                        .await
+                {
+                    eprintln!("custos: gateway: recording an approval timeout failed: {e}");
+                }
+                protect::Verdict { outcome: ApprovalOutcome::TimedOut, note: Some(note) }
+            }
+        };
+        match verdict.outcome {
+            ApprovalOutcome::Approved => Ok(()),
+            other => Err((
+                StatusCode::OK,
+                jsonrpc::DENIED,
+                format!(
+                    "denied: approval {id} {}{}",
+                    match other {
+                        ApprovalOutcome::TimedOut => "timed out",
+                        ApprovalOutcome::Cancelled => "was cancelled",
+                        _ => "was denied",
+                    },
+                    verdict.note.map(|n| format!(": {n}")).unwrap_or_default()
+                ),
+            )),
+        }
+    }
+
+    async fn record_verdict(
+        &self,
+        id: &str,
+        agent: &str,
+        server: &str,
+        tool: &str,
+        outcome: ApprovalOutcome,
+        note: Option<String>,
+        actor: Actor,
+    ) -> Result<u64, String> {
+        let agent: Option<AgentId> = agent.parse().ok();
+        let event = Event::new(
+            actor,
+            agent,
+            &ApprovalDecided { id: id.into(), server: server.into(), tool: tool.into(), outcome, note },
+        );
+        self.append(event).await
+    }
+
+    /// Calls held for approval (pending only, or all), newest first.
+    pub async fn approvals(&self, pending_only: bool) -> Result<Vec<ApprovalRecord>, GatewayError> {
+        self.store.approvals(pending_only).await.map_err(|e| GatewayError::Evidence(e.to_string()))
+    }
+
+    /// A human's decision on a held call: recorded, then the waiting call proceeds or is denied.
+    pub async fn decide_approval(
+        &self,
+        id: &str,
+        approve: bool,
+        actor: Actor,
+        note: Option<String>,
+    ) -> Result<ApprovalRecord, GatewayError> {
+        let held = self.protect.held.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        let Some(held) = held else {
+            return match self.store.approval(id).await.map_err(|e| GatewayError::Evidence(e.to_string()))? {
+                Some(a) => Err(GatewayError::Conflict(format!("approval `{id}` is already {}", a.state))),
+                None => Err(GatewayError::NotFound(format!("no held call `{id}`"))),
+            };
+        };
+        let outcome = if approve { ApprovalOutcome::Approved } else { ApprovalOutcome::Denied };
+        if let Err(e) =
+            self.record_verdict(id, held.agent.as_str(), &held.server, &held.tool, outcome, note.clone(), actor).await
+        {
+            // Not recorded, so not decided: the call stays held for another try (or its timeout).
+            self.protect.held.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), held);
+            return Err(GatewayError::Evidence(e));
+        }
+        let _ = held.reply.send(protect::Verdict { outcome, note });
+        self.store
+            .approval(id)
+            .await
+            .map_err(|e| GatewayError::Evidence(e.to_string()))?
+            .ok_or_else(|| GatewayError::NotFound(format!("no held call `{id}`")))
+    }
+
+    /// The kill switch for one agent's in-flight work: its held calls are cancelled (and
+    /// recorded) and every call of it in flight is cut off. Suspending the agent, so that no new
+    /// call gets in, is the caller's part. Returns how many held calls were cancelled.
+    pub async fn kill(&self, agent: &AgentId, actor: Actor, reason: &str) -> Result<usize, GatewayError> {
+        let _ = self.protect.kills.send(agent.clone());
+        let mine: Vec<(String, protect::Held)> = {
+            let mut held = self.protect.held.lock().unwrap_or_else(|e| e.into_inner());
+            let ids: Vec<String> = held.iter().filter(|(_, h)| h.agent == *agent).map(|(k, _)| k.clone()).collect();
+            ids.into_iter().filter_map(|id| held.remove(&id).map(|h| (id, h))).collect()
+        };
+        let n = mine.len();
+        for (id, h) in mine {
+            let note = Some(format!("kill switch: {reason}"));
+            self.record_verdict(
+                &id,
+                h.agent.as_str(),
+                &h.server,
+                &h.tool,
+                ApprovalOutcome::Cancelled,
+                note.clone(),
+                actor.clone(),
+            )
+            .await
+            .map_err(GatewayError::Evidence)?;
+            let _ = h.reply.send(protect::Verdict { outcome: ApprovalOutcome::Cancelled, note });
+        }
+        Ok(n)
+    }
+
+    /// Every tool's pin state.
+    pub fn tool_pins(&self) -> Vec<ToolPin> {
+        self.protect.pins()
+    }
+
+    /// Accepts the manifest a tool is listed with now: `tool.approved`, and it is callable
+    /// again (policy permitting).
+    pub async fn approve_tool(
+        &self,
+        qualified: &str,
+        actor: Actor,
+        note: Option<String>,
+    ) -> Result<ToolPin, GatewayError> {
+        let Some(pin) = self.protect.pin(qualified) else {
+            return Err(GatewayError::NotFound(format!("no tool `{qualified}` has been seen")));
+        };
+        if pin.state == custos_core::protect::PinState::Pinned {
+            return Err(GatewayError::Conflict(format!(
+                "tool `{qualified}` is pinned and unchanged: nothing to approve"
+            )));
+        }
+        let listed = self.listed.lock().unwrap_or_else(|e| e.into_inner()).get(qualified).cloned();
+        let Some(listed) = listed else {
+            return Err(GatewayError::Conflict(format!(
+                "tool `{qualified}` is not listed by its server now: there is no manifest to approve"
+            )));
+        };
+        let m =
+            custos_core::manifest::ToolManifest::from_mcp(&listed).map_err(|e| GatewayError::Config(e.to_string()))?;
+        let digest = m.digest().map_err(|e| GatewayError::Config(e.to_string()))?;
+        let canonical = m.canonical().map_err(|e| GatewayError::Config(e.to_string()))?;
+        let manifest: Value = serde_json::from_str(&canonical).map_err(|e| GatewayError::Config(e.to_string()))?;
+        let event = Event::new(
+            actor,
+            None,
+            &ToolApproved { server: pin.server.clone(), tool: pin.tool.clone(), digest, manifest, note },
+        );
+        self.append(event).await.map_err(GatewayError::Evidence)?;
+        let pins = self.store.tool_pins().await.map_err(|e| GatewayError::Evidence(e.to_string()))?;
+        self.protect.load_pins(pins);
+        // The tool set in force changed (it is visible again): tell listening clients.
+        *self.fingerprint.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.reload().await?;
+        self.protect.pin(qualified).ok_or_else(|| GatewayError::NotFound(format!("no tool `{qualified}`")))
     }
 }
 

@@ -78,6 +78,14 @@ fn record_type(schema: &Value) -> Value {
     json!({"type": "Record", "attributes": attributes})
 }
 
+/// A tool's context: its typed `input`, then the facts every call carries.
+fn context_type(input_schema: &Value) -> Value {
+    let mut attributes = Map::new();
+    attributes.insert("input".into(), record_type(input_schema));
+    attributes.extend(crate::facts::schema_attributes().map(|(k, v)| (k.to_string(), v)));
+    json!({"type": "Record", "attributes": attributes})
+}
+
 /// The whole schema for these tools.
 pub(crate) fn generate(tools: &[ToolManifest]) -> Value {
     let mut actions = Map::new();
@@ -90,7 +98,7 @@ pub(crate) fn generate(tools: &[ToolManifest]) -> Value {
                 "appliesTo": {
                     "principalTypes": ["Agent"],
                     "resourceTypes": ["Tool"],
-                    "context": {"type": "Record", "attributes": {"input": record_type(&t.input_schema)}},
+                    "context": context_type(&t.input_schema),
                 },
             }),
         );

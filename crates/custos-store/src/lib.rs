@@ -11,6 +11,7 @@
 
 mod error;
 pub mod projection;
+pub mod protect;
 pub mod registry;
 pub mod sqlite;
 mod verify;
@@ -201,4 +202,21 @@ pub trait RegistryStore: Store {
 
     /// Records when credentials last authenticated (not evidence; never replayed).
     async fn record_credential_use(&self, uses: Vec<(String, Timestamp)>) -> Result<(), StoreError>;
+}
+
+/// The gateway protections' reads over the `protect` projection. Changes are events
+/// (`tool.*`, `gateway.first_use`, `approval.*`) appended through [`Store::submit`].
+#[async_trait]
+pub trait ProtectStore: Store {
+    /// Every tool custos has pinned, with its state.
+    async fn tool_pins(&self) -> Result<Vec<custos_core::protect::ToolPin>, StoreError>;
+
+    /// Every (agent, server, tool) an agent has called at least once.
+    async fn tool_uses(&self) -> Result<Vec<(String, String, String)>, StoreError>;
+
+    /// Held calls, newest first; only the pending ones if asked.
+    async fn approvals(&self, pending_only: bool) -> Result<Vec<custos_core::protect::ApprovalRecord>, StoreError>;
+
+    /// One held call.
+    async fn approval(&self, id: &str) -> Result<Option<custos_core::protect::ApprovalRecord>, StoreError>;
 }

@@ -47,5 +47,5 @@ impl Projection for AgentEvents {
 
 /// The projections every store maintains.
 pub fn default_projections() -> Vec<Box<dyn Projection>> {
-    vec![Box::new(AgentEvents), Box::new(crate::registry::Registry)]
+    vec![Box::new(AgentEvents), Box::new(crate::registry::Registry), Box::new(crate::protect::Protect)]
 }

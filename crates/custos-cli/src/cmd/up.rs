@@ -36,8 +36,8 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> CliResult<Code> {
     let store = SqliteStore::open(&dir.db(), dir.signer()?, config::store_options(cli, &file))?;
     let verifier = dir.verifier(None)?;
     let admin = dir.admin_token_sha256()?;
-    let store: Arc<dyn RegistryStore> = Arc::new(store);
-    let registry = Arc::new(Registry::open(store.clone()).await?);
+    let store = Arc::new(store);
+    let registry = Arc::new(Registry::open(store.clone() as Arc<dyn RegistryStore>).await?);
     let state = if file.servers.is_empty() {
         AppState::new(registry, admin, verifier)
     } else {
@@ -52,6 +52,7 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> CliResult<Code> {
             gateway: file.gateway.clone(),
             verifier: registry.verifier(),
             store: store.clone(),
+            protect: file.protect.clone(),
             session_key,
             salt,
         };
@@ -92,7 +93,7 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> CliResult<Code> {
     custos_server::serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| CliError::env(anyhow!("the server failed: {e}")))?;
-    let size = store.size().await.ok();
+    let size = custos_store::Store::size(store.as_ref()).await.ok();
     if !cli.json {
         println!("custos up: stopped; ledger closed{}", size.map(|s| format!(" at {s} entries")).unwrap_or_default());
     }

@@ -10,6 +10,8 @@
 )]
 
 mod entry;
+mod manifest;
 mod registry;
 mod rfc8785;
 mod round_trip;
+mod scan;

@@ -7,6 +7,9 @@
     reason = "tests fail loudly"
 )]
 
+mod approval;
+mod session;
+
 use custos_policy::{Engine, PolicyError, Principal, Source, ToolManifest};
 use serde_json::json;
 

@@ -550,3 +550,23 @@ impl RegistryStore for SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 }
+
+#[async_trait]
+impl crate::ProtectStore for SqliteStore {
+    async fn tool_pins(&self) -> Result<Vec<custos_core::protect::ToolPin>, StoreError> {
+        self.read(|c| crate::protect::tool_pins(c)).await
+    }
+
+    async fn tool_uses(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.read(|c| crate::protect::tool_uses(c)).await
+    }
+
+    async fn approvals(&self, pending_only: bool) -> Result<Vec<custos_core::protect::ApprovalRecord>, StoreError> {
+        self.read(move |c| crate::protect::approvals(c, pending_only)).await
+    }
+
+    async fn approval(&self, id: &str) -> Result<Option<custos_core::protect::ApprovalRecord>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| crate::protect::approval(c, &id)).await
+    }
+}

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "ledger", include_str!("../../migrations/sqlite/0001_ledger.sql")),
     (2, "agent_events", include_str!("../../migrations/sqlite/0002_agent_events.sql")),
     (3, "registry", include_str!("../../migrations/sqlite/0003_registry.sql")),
+    (4, "protect", include_str!("../../migrations/sqlite/0004_protect.sql")),
 ];
 
 fn not_a_ledger(path: &Path, why: impl Into<String>) -> StoreError {

@@ -1,0 +1,217 @@
+//! The `protect` projection: tool pins, each agent's used tools, and held calls (approvals).
+//! The gateway reads these back at start so a restart keeps quarantines, baselines and the
+//! record of which held calls were never decided.
+
+use custos_core::{
+    Event, EventKind, Timestamp,
+    protect::{
+        ApprovalDecided, ApprovalRecord, ApprovalRequested, GatewayFirstUse, PinState, ToolApproved, ToolChange,
+        ToolChanged, ToolPin, ToolPinned, ToolQuarantined,
+    },
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::{StoreError, projection::Projection};
+
+/// The projection.
+#[derive(Debug, Default)]
+pub struct Protect;
+
+fn invariant(why: String) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(why.into())
+}
+
+fn payload<P: custos_core::Payload>(event: &Event) -> rusqlite::Result<P> {
+    event.payload::<P>().map_err(|e| invariant(format!("protect: {e}")))
+}
+
+impl Projection for Protect {
+    fn name(&self) -> &'static str {
+        "protect"
+    }
+
+    fn tables(&self) -> &'static [(&'static str, &'static str)] {
+        &[("tool_pins", "server, tool"), ("tool_use", "agent, server, tool"), ("approvals", "id")]
+    }
+
+    fn apply(&self, tx: &Transaction<'_>, index: u64, event: &Event) -> rusqlite::Result<()> {
+        let ts = event.ts.to_string();
+        match event.kind {
+            EventKind::ToolPinned => {
+                let p: ToolPinned = payload(event)?;
+                pin(tx, &p.server, &p.tool, &p.digest, &p.manifest, index, &ts)
+            }
+            EventKind::ToolApproved => {
+                let p: ToolApproved = payload(event)?;
+                pin(tx, &p.server, &p.tool, &p.digest, &p.manifest, index, &ts)
+            }
+            EventKind::ToolChanged => {
+                let p: ToolChanged = payload(event)?;
+                let (state, reason) = match p.change {
+                    ToolChange::Changed => (PinState::Quarantined, "its manifest changed after it was pinned"),
+                    ToolChange::Added => (PinState::Quarantined, "it appeared after its server's tools were pinned"),
+                    ToolChange::Removed => (PinState::Removed, "its server no longer lists it"),
+                };
+                let old = p.old_digest.unwrap_or_default();
+                tx.prepare_cached(
+                    "INSERT INTO tool_pins (server, tool, state, digest, manifest, pending_digest, reason, idx, updated) \
+                     VALUES (?1, ?2, ?3, ?4, '{}', ?5, ?6, ?7, ?8) \
+                     ON CONFLICT (server, tool) DO UPDATE SET state = ?3, pending_digest = ?5, reason = ?6, \
+                     idx = ?7, updated = ?8",
+                )?
+                .execute(params![p.server, p.tool, state.as_str(), old, p.new_digest, reason, index as i64, ts])?;
+                Ok(())
+            }
+            EventKind::ToolQuarantined => {
+                let p: ToolQuarantined = payload(event)?;
+                tx.prepare_cached(
+                    "INSERT INTO tool_pins (server, tool, state, digest, manifest, pending_digest, reason, idx, updated) \
+                     VALUES (?1, ?2, 'quarantined', '', '{}', ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (server, tool) DO UPDATE SET state = 'quarantined', \
+                     pending_digest = COALESCE(?3, pending_digest), reason = ?4, idx = ?5, updated = ?6",
+                )?
+                .execute(params![p.server, p.tool, p.digest, p.reason, index as i64, ts])?;
+                Ok(())
+            }
+            EventKind::GatewayFirstUse => {
+                let Some(agent) = &event.agent else {
+                    return Err(invariant("protect: `gateway.first_use` must name its agent".into()));
+                };
+                let p: GatewayFirstUse = payload(event)?;
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO tool_use (agent, server, tool, first_idx) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![agent.as_str(), p.server, p.tool, index as i64])?;
+                Ok(())
+            }
+            EventKind::ApprovalRequested => {
+                let Some(agent) = &event.agent else {
+                    return Err(invariant("protect: `approval.requested` must name its agent".into()));
+                };
+                let p: ApprovalRequested = payload(event)?;
+                tx.prepare_cached(
+                    "INSERT INTO approvals (id, agent, server, tool, state, reason, requested, expires, idx) \
+                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    p.id,
+                    agent.as_str(),
+                    p.server,
+                    p.tool,
+                    p.reason,
+                    ts,
+                    p.expires.to_string(),
+                    index as i64
+                ])?;
+                Ok(())
+            }
+            EventKind::ApprovalDecided => {
+                let p: ApprovalDecided = payload(event)?;
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE approvals SET state = ?2, decided = ?3, decided_by = ?4, note = ?5 \
+                         WHERE id = ?1 AND state = 'pending'",
+                    )?
+                    .execute(params![p.id, p.outcome.as_str(), ts, event.actor.id.as_str(), p.note])?;
+                if n == 0 {
+                    return Err(invariant(format!("protect: approval `{}` is not pending", p.id)));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn pin(
+    tx: &Transaction<'_>,
+    server: &str,
+    tool: &str,
+    digest: &str,
+    manifest: &serde_json::Value,
+    index: u64,
+    ts: &str,
+) -> rusqlite::Result<()> {
+    let manifest = custos_core::canonical::to_string(manifest).map_err(|e| invariant(format!("protect: {e}")))?;
+    tx.prepare_cached(
+        "INSERT INTO tool_pins (server, tool, state, digest, manifest, pending_digest, reason, idx, updated) \
+         VALUES (?1, ?2, 'pinned', ?3, ?4, NULL, NULL, ?5, ?6) \
+         ON CONFLICT (server, tool) DO UPDATE SET state = 'pinned', digest = ?3, manifest = ?4, \
+         pending_digest = NULL, reason = NULL, idx = ?5, updated = ?6",
+    )?
+    .execute(params![server, tool, digest, manifest, index as i64, ts])?;
+    Ok(())
+}
+
+fn ts(s: String) -> rusqlite::Result<Timestamp> {
+    s.parse().map_err(|e: custos_core::CoreError| invariant(e.to_string()))
+}
+
+/// Every pinned tool.
+pub(crate) fn tool_pins(conn: &Connection) -> Result<Vec<ToolPin>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT server, tool, state, digest, pending_digest, reason, idx, updated, manifest FROM tool_pins \
+         ORDER BY server, tool",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let state: String = r.get(2)?;
+        Ok(ToolPin {
+            server: r.get(0)?,
+            tool: r.get(1)?,
+            state: PinState::parse(&state).ok_or_else(|| invariant(format!("tool_pins: unknown state `{state}`")))?,
+            digest: r.get(3)?,
+            pending_digest: r.get(4)?,
+            reason: r.get(5)?,
+            idx: r.get::<_, i64>(6)? as u64,
+            updated: ts(r.get(7)?)?,
+            manifest: serde_json::from_str(&r.get::<_, String>(8)?)
+                .map_err(|e| invariant(format!("tool_pins: manifest: {e}")))?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every (agent, server, tool) an agent has called.
+pub(crate) fn tool_uses(conn: &Connection) -> Result<Vec<(String, String, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT agent, server, tool FROM tool_use ORDER BY agent, server, tool")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRecord> {
+    Ok(ApprovalRecord {
+        id: r.get(0)?,
+        agent: r.get(1)?,
+        server: r.get(2)?,
+        tool: r.get(3)?,
+        state: r.get(4)?,
+        reason: r.get(5)?,
+        requested: ts(r.get(6)?)?,
+        expires: ts(r.get(7)?)?,
+        decided: r.get::<_, Option<String>>(8)?.map(ts).transpose()?,
+        decided_by: r.get(9)?,
+        note: r.get(10)?,
+        idx: r.get::<_, i64>(11)? as u64,
+    })
+}
+
+const APPROVAL_COLUMNS: &str =
+    "id, agent, server, tool, state, reason, requested, expires, decided, decided_by, note, idx";
+
+/// Held calls, newest first: only those still pending, or all of them.
+pub(crate) fn approvals(conn: &Connection, pending_only: bool) -> Result<Vec<ApprovalRecord>, StoreError> {
+    let sql = if pending_only {
+        format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE state = 'pending' ORDER BY idx DESC")
+    } else {
+        format!("SELECT {APPROVAL_COLUMNS} FROM approvals ORDER BY idx DESC")
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([], approval_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One held call.
+pub(crate) fn approval(conn: &Connection, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
+    let sql = format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([id], approval_row).optional()?)
+}
