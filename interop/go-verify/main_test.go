@@ -244,7 +244,7 @@ func TestLedgerFlow(t *testing.T) {
 		return out, nil
 	})
 	for i := 0; i < 60; i++ {
-		line := []byte(fmt.Sprintf(`{"kind":"tool.pinned","data":{"n":%d}}`, i))
+		line := []byte(fmt.Sprintf(`{"kind":"policy.proposed","data":{"n":%d}}`, i))
 		hs, err := tlog.StoredHashes(int64(i), line, reader)
 		if err != nil {
 			t.Fatal(err)

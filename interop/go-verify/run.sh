@@ -69,7 +69,7 @@ append() { # append N: append N entries, numbered from the current count
 		if ((n % 3 == 0)); then
 			cx "$tmp/data" /dev/null ledger append --kind gateway.decision --data "{\"n\":$n,\"decision\":\"allow\",\"tool\":\"fs.read\"}"
 		else
-			cx "$tmp/data" /dev/null ledger append --kind tool.pinned --data "{\"n\":$n,\"server\":\"demo\",\"tool\":\"t$n\"}"
+			cx "$tmp/data" /dev/null ledger append --kind policy.proposed --data "{\"n\":$n,\"server\":\"demo\",\"tool\":\"t$n\"}"
 		fi
 		n=$((n + 1))
 	done

@@ -306,7 +306,7 @@ pub enum LedgerCommand {
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["kind", "stdin"]))]
 pub struct AppendArgs {
-    /// The event kind, e.g. `tool.pinned`.
+    /// The event kind, e.g. `policy.proposed`.
     #[arg(long, requires = "data", long_help = kind_help())]
     pub kind: Option<String>,
     /// The event data: a JSON object.

@@ -368,13 +368,13 @@ mod tests {
 
     #[test]
     fn parse_refuses_non_canonical_and_unknown() {
-        let good = r#"{"actor":{"id":"alice","type":"user"},"data":{},"kind":"tool.pinned","ts":"2026-11-21T10:00:00.123456Z","v":1}"#;
+        let good = r#"{"actor":{"id":"alice","type":"user"},"data":{},"kind":"policy.proposed","ts":"2026-11-21T10:00:00.123456Z","v":1}"#;
         assert!(Entry::parse(good.as_bytes()).is_ok());
         let spaced = good.replace(",\"data\"", ", \"data\"");
         assert!(matches!(Entry::parse(spaced.as_bytes()), Err(CoreError::NotCanonical)));
         let short_ts = good.replace(".123456Z", "Z");
         assert!(matches!(Entry::parse(short_ts.as_bytes()), Err(CoreError::NotCanonical)));
-        let unknown = good.replace("tool.pinned", "tool.exploded");
+        let unknown = good.replace("policy.proposed", "tool.exploded");
         assert!(Entry::parse(unknown.as_bytes()).is_err());
         let extra = good.replace("\"v\":1", "\"v\":1,\"x\":2");
         assert!(Entry::parse(extra.as_bytes()).is_err());

@@ -13,12 +13,12 @@ use tempfile::TempDir;
 
 use crate::support::{Ledger, Out, custos, exported_is, files, lines};
 
-/// Runs `append --kind tool.pinned --data <data>` and checks it is refused with exit 3 and a
+/// Runs `append --kind policy.proposed --data <data>` and checks it is refused with exit 3 and a
 /// message containing `needle`, with the ledger unchanged.
 #[track_caller]
 fn refused_data(l: &Ledger, data: &str, needle: &str) {
     let before = l.state();
-    l.run(&["ledger", "append", "--kind", "tool.pinned", "--data", data]).fails(3, &[needle]);
+    l.run(&["ledger", "append", "--kind", "policy.proposed", "--data", data]).fails(3, &[needle]);
     assert_eq!(l.state(), before, "a refused append changed the ledger");
 }
 
@@ -34,7 +34,7 @@ fn malformed_json_data_is_invalid_input() {
 fn data_that_is_not_an_object_is_invalid_input() {
     let l = Ledger::with_entries(1);
     for data in ["[1]", "\"text\"", "42", "null"] {
-        refused_data(&l, data, "data for `tool.pinned` is not valid: data must be a JSON object");
+        refused_data(&l, data, "data for `policy.proposed` is not valid: data must be a JSON object");
     }
 }
 
@@ -45,7 +45,7 @@ fn an_entry_over_64_kib_is_invalid_input() {
     refused_data(&l, &data, "over the 65536-byte limit");
     // Just under the limit is fine: the envelope adds about 130 bytes.
     let data = format!("{{\"x\":\"{}\"}}", "a".repeat(64 * 1024 - 400));
-    l.run(&["ledger", "append", "--kind", "tool.pinned", "--data", &data]).ok();
+    l.run(&["ledger", "append", "--kind", "policy.proposed", "--data", &data]).ok();
 }
 
 #[test]
@@ -69,9 +69,9 @@ fn typed_kinds_check_their_data() {
 fn bad_agent_and_actor_ids_are_invalid_input() {
     let l = Ledger::with_entries(1);
     let before = l.state();
-    l.run(&["ledger", "append", "--kind", "tool.pinned", "--data", "{}", "--agent", "Bad Agent"])
+    l.run(&["ledger", "append", "--kind", "policy.proposed", "--data", "{}", "--agent", "Bad Agent"])
         .fails(3, &["invalid agent id `Bad Agent`"]);
-    l.run(&["ledger", "append", "--kind", "tool.pinned", "--data", "{}", "--actor", "bad actor"])
+    l.run(&["ledger", "append", "--kind", "policy.proposed", "--data", "{}", "--actor", "bad actor"])
         .fails(3, &["invalid --actor", "`bad actor`"]);
     assert_eq!(l.state(), before);
 }
@@ -82,7 +82,7 @@ fn an_empty_dir_is_not_a_data_dir() {
     let dir = tmp.path().join("empty");
     fs::create_dir(&dir).unwrap();
     for args in [
-        &["ledger", "append", "--kind", "tool.pinned", "--data", "{}"][..],
+        &["ledger", "append", "--kind", "policy.proposed", "--data", "{}"][..],
         &["ledger", "verify"],
         &["ledger", "export"],
         &["ledger", "key"],
@@ -106,7 +106,7 @@ fn a_foreign_dir_is_not_a_data_dir_and_is_left_alone() {
             "ledger",
             "append",
             "--kind",
-            "tool.pinned",
+            "policy.proposed",
             "--data",
             "{}",
         ]),
@@ -133,12 +133,12 @@ fn a_corrupted_key_file_is_an_environment_error() {
     let key = l.dir.join("signing.key");
     let good = fs::read(&key).unwrap();
     fs::write(&key, "PRIVATE+KEY+garbage\n").unwrap();
-    l.run(&["ledger", "append", "--kind", "tool.pinned", "--data", "{}"])
+    l.run(&["ledger", "append", "--kind", "policy.proposed", "--data", "{}"])
         .fails(1, &["signing key", "signing.key", "is corrupted"]);
     l.run(&["ledger", "checkpoint"]).fails(1, &["is corrupted"]);
     l.run(&["ledger", "key"]).fails(1, &["is corrupted"]);
     fs::write(&key, "").unwrap();
-    l.run(&["ledger", "append", "--kind", "tool.pinned", "--data", "{}"]).fails(1, &["is corrupted"]);
+    l.run(&["ledger", "append", "--kind", "policy.proposed", "--data", "{}"]).fails(1, &["is corrupted"]);
     fs::write(&key, good).unwrap();
     assert_eq!(l.state(), before);
 }
@@ -149,7 +149,7 @@ fn a_world_readable_key_file_is_refused() {
     let before = l.state();
     let key = l.dir.join("signing.key");
     fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
-    l.run(&["ledger", "append", "--kind", "tool.pinned", "--data", "{}"])
+    l.run(&["ledger", "append", "--kind", "policy.proposed", "--data", "{}"])
         .fails(1, &["signing.key", "is readable by others (mode 0644)", "chmod 600"]);
     l.run(&["ledger", "verify"]).fails(1, &["readable by others"]);
     l.run(&["ledger", "key"]).fails(1, &["readable by others"]);
@@ -174,7 +174,7 @@ fn a_second_writer_is_refused_while_the_first_runs() {
     wait_for_lock(&l, &mut first);
 
     let pid = format!("pid {}", first.id());
-    l.run(&["ledger", "append", "--kind", "tool.pinned", "--data", r#"{"i":99}"#])
+    l.run(&["ledger", "append", "--kind", "policy.proposed", "--data", r#"{"i":99}"#])
         .fails(1, &["another process is writing", "ledger.db", &pid]);
     l.run(&["ledger", "checkpoint"]).fails(1, &["another process"]);
     l.run(&["ledger", "replay"]).fails(1, &["another process"]);
@@ -223,7 +223,7 @@ fn usage_errors_exit_with_the_invalid_input_code() {
 }
 
 /// Rough edge: the unknown-kind message sends the user to `custos ledger append --help` "for
-/// the list", but the help names only `tool.pinned` as an example.
+/// the list", but the help names only `policy.proposed` as an example.
 #[test]
 fn append_help_lists_the_event_kinds() {
     let l = Ledger::new();

@@ -11,7 +11,14 @@ fn the_data_dir_can_come_from_the_environment() {
     let out = Out::of(custos(l.root()).env("CUSTOS_DATA_DIR", &l.dir).args(["ledger", "key"]), None).ok();
     assert_eq!(out.stdout.trim(), l.verifier_key());
     Out::of(
-        custos(l.root()).env("CUSTOS_DATA_DIR", &l.dir).args(["ledger", "append", "--kind", "dlp.hit", "--data", "{}"]),
+        custos(l.root()).env("CUSTOS_DATA_DIR", &l.dir).args([
+            "ledger",
+            "append",
+            "--kind",
+            "probe.result",
+            "--data",
+            "{}",
+        ]),
         None,
     )
     .ok();
@@ -36,7 +43,7 @@ fn an_unknown_field_in_the_config_file_names_the_file_and_line() {
     let path = l.dir.join("custos.toml");
     let good = fs::read_to_string(&path).unwrap();
     fs::write(&path, "[ledger]\ncheckpoint_interval_ms = 5\nbogus = 1\n").unwrap();
-    for args in [&["ledger", "append", "--kind", "tool.pinned", "--data", "{}"][..], &["ledger", "verify"]] {
+    for args in [&["ledger", "append", "--kind", "policy.proposed", "--data", "{}"][..], &["ledger", "verify"]] {
         l.run(args).fails(3, &["invalid config", "custos.toml:3`", "unknown field `bogus`", "max_batch"]);
     }
     fs::write(&path, "[ledgr]\nmax_batch = 5\n").unwrap();

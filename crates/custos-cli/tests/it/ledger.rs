@@ -8,12 +8,14 @@ use crate::support::{Ledger, ORIGIN, exported_is};
 #[test]
 fn append_prints_a_receipt_covered_by_a_checkpoint() {
     let l = Ledger::new();
-    let out = l.run(&["ledger", "append", "--kind", "tool.pinned", "--data", r#"{"a":1}"#]).ok();
+    let out = l.run(&["ledger", "append", "--kind", "policy.proposed", "--data", r#"{"a":1}"#]).ok();
     assert!(out.stdout.starts_with("appended entry 1 (leaf "), "{}", out.stdout);
     assert!(out.stdout.trim_end().ends_with("covered by checkpoint of size 2"), "{}", out.stdout);
 
-    let r =
-        l.run(&["--json", "ledger", "append", "--kind", "tool.pinned", "--data", "{}", "--agent", "bot-1"]).ok().json();
+    let r = l
+        .run(&["--json", "ledger", "append", "--kind", "policy.proposed", "--data", "{}", "--agent", "bot-1"])
+        .ok()
+        .json();
     assert_eq!(r["index"], 2);
     assert_eq!(r["tree_size"], 3);
     assert_eq!(r["checkpoint"]["size"], 3);
@@ -27,17 +29,18 @@ fn append_prints_a_receipt_covered_by_a_checkpoint() {
 #[test]
 fn append_records_kind_data_agent_and_actor() {
     let l = Ledger::new();
-    l.run(&["ledger", "append", "--kind", "tool.pinned", "--data", r#"{"tool":"search"}"#, "--agent", "bot-1"]).ok();
-    l.run(&["ledger", "append", "--kind", "dlp.hit", "--data", r#"{"n":2}"#, "--actor", "alice"]).ok();
+    l.run(&["ledger", "append", "--kind", "policy.proposed", "--data", r#"{"tool":"search"}"#, "--agent", "bot-1"])
+        .ok();
+    l.run(&["ledger", "append", "--kind", "probe.result", "--data", r#"{"n":2}"#, "--actor", "alice"]).ok();
     let export = l.export();
     let e: Vec<Value> = export.iter().map(|s| serde_json::from_str(s).unwrap()).collect();
     assert_eq!(e[0]["kind"], "key.rotated");
     assert_eq!(e[0]["data"]["verifier_key"], l.verifier_key());
-    assert_eq!(e[1]["kind"], "tool.pinned");
+    assert_eq!(e[1]["kind"], "policy.proposed");
     assert_eq!(e[1]["data"]["tool"], "search");
     assert_eq!(e[1]["agent"], "bot-1");
     assert_eq!(e[1]["actor"]["id"], "tester", "the default actor is $USER");
-    assert_eq!(e[2]["kind"], "dlp.hit");
+    assert_eq!(e[2]["kind"], "probe.result");
     assert_eq!(e[2]["actor"]["id"], "alice");
     assert!(e[2].get("agent").is_none(), "{}", e[2]);
 }

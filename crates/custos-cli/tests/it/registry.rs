@@ -749,6 +749,6 @@ fn ledger_append_refuses_registry_kinds() {
         assert_eq!(l.state(), before, "--stdin appended a `{kind}`");
     }
     // Other kinds still append, and about a registered agent too.
-    let (_, e) = appends_one(&l, &["ledger", "append", "--kind", "tool.pinned", "--data", "{}", "--agent", "bot"]);
-    assert_eq!(e["kind"], "tool.pinned");
+    let (_, e) = appends_one(&l, &["ledger", "append", "--kind", "policy.proposed", "--data", "{}", "--agent", "bot"]);
+    assert_eq!(e["kind"], "policy.proposed");
 }

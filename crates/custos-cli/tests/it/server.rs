@@ -313,7 +313,7 @@ fn the_data_dir_stays_readable_but_not_writable_while_up_runs() {
     ] {
         l.run(args).fails(1, &["another process is writing", "--server"]);
     }
-    l.run(&["ledger", "append", "--kind", "tool.pinned", "--data", "{}"]).fails(1, &["another process is writing"]);
+    l.run(&["ledger", "append", "--kind", "policy.proposed", "--data", "{}"]).fails(1, &["another process is writing"]);
     assert_eq!(l.export(), before);
 
     // A second server on the same data dir cannot start.

@@ -91,7 +91,7 @@ fn bulk_append_text_acks_name_line_and_entry() {
 fn a_malformed_line_stops_the_run_after_the_lines_before_it() {
     let l = Ledger::new();
     let mut input = lines(1, 10);
-    input.push_str("{\"kind\":\"tool.pinned\",\"data\":\n");
+    input.push_str("{\"kind\":\"policy.proposed\",\"data\":\n");
     input.push_str(&lines(12, 9));
     let out = l.run_stdin(&["--json", "ledger", "append", "--stdin"], &input).code(3);
     assert!(out.stderr.starts_with("error: line 11, column 29: "), "{}", out.stderr);
@@ -105,9 +105,9 @@ fn an_invalid_event_line_names_its_line_and_problem() {
     let l = Ledger::new();
     let cases = [
         ("{\"kind\":\"tool.nope\",\"data\":{}}", "unknown event kind `tool.nope`"),
-        ("{\"kind\":\"tool.pinned\",\"data\":[1]}", "must be a JSON object"),
-        ("{\"kind\":\"tool.pinned\",\"data\":{},\"extra\":1}", "unknown field `extra`"),
-        ("{\"kind\":\"tool.pinned\",\"data\":{},\"agent\":\"Bad Agent\"}", "`Bad Agent`"),
+        ("{\"kind\":\"policy.proposed\",\"data\":[1]}", "must be a JSON object"),
+        ("{\"kind\":\"policy.proposed\",\"data\":{},\"extra\":1}", "unknown field `extra`"),
+        ("{\"kind\":\"policy.proposed\",\"data\":{},\"agent\":\"Bad Agent\"}", "`Bad Agent`"),
     ];
     for (bad, why) in cases {
         let state = l.state();
@@ -125,7 +125,7 @@ fn an_invalid_event_line_names_its_line_and_problem() {
 #[test]
 fn an_oversized_line_is_refused_before_it_is_queued() {
     let l = Ledger::new();
-    let big = format!("{{\"kind\":\"tool.pinned\",\"data\":{{\"x\":\"{}\"}}}}\n", "a".repeat(70_000));
+    let big = format!("{{\"kind\":\"policy.proposed\",\"data\":{{\"x\":\"{}\"}}}}\n", "a".repeat(70_000));
     let out = l.run_stdin(&["ledger", "append", "--stdin"], &format!("{}{big}{}", lines(1, 1), lines(2, 1))).code(3);
     assert!(out.stderr.starts_with("error: line 2: "), "{}", out.stderr);
     assert!(out.stderr.contains("over the 65536-byte limit"), "{}", out.stderr);

@@ -114,7 +114,7 @@ impl Ledger {
         Self { tmp, dir, init }
     }
 
-    /// A fresh data dir with `n` `tool.pinned` entries after the genesis entry, entry `i` having
+    /// A fresh data dir with `n` `policy.proposed` entries after the genesis entry, entry `i` having
     /// data `{"i": i}`.
     pub fn with_entries(n: u64) -> Self {
         let l = Self::new();
@@ -146,9 +146,9 @@ impl Ledger {
         Out::of(self.cmd().args(args), Some(input))
     }
 
-    /// Appends one `tool.pinned` event and returns its receipt.
+    /// Appends one `policy.proposed` event and returns its receipt.
     pub fn append(&self, data: &str) -> Value {
-        self.run(&["--json", "ledger", "append", "--kind", "tool.pinned", "--data", data]).ok().json()
+        self.run(&["--json", "ledger", "append", "--kind", "policy.proposed", "--data", data]).ok().json()
     }
 
     /// The exported entries, one per line.
@@ -204,9 +204,9 @@ pub fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-/// `n` stdin lines of `tool.pinned` events with data `{"i": first..}`.
+/// `n` stdin lines of `policy.proposed` events with data `{"i": first..}`.
 pub fn lines(first: u64, n: u64) -> String {
-    (first..first + n).map(|i| format!("{{\"kind\":\"tool.pinned\",\"data\":{{\"i\":{i}}}}}\n")).collect()
+    (first..first + n).map(|i| format!("{{\"kind\":\"policy.proposed\",\"data\":{{\"i\":{i}}}}}\n")).collect()
 }
 
 /// The `data.i` of every exported entry that has one, in ledger order.

@@ -40,6 +40,32 @@ fn data_for(kind: EventKind) -> serde_json::Value {
         EventKind::OwnerOffboarded => json!({
             "owner": "alice@example.com", "orphaned_count": 1, "agents": ["payments/refund-bot"], "reason": "left",
         }),
+        // The gateway protections' kinds are typed too.
+        EventKind::ToolPinned => {
+            json!({"server": "fs", "tool": "read", "digest": "sha256:00", "manifest": {"name": "read"}})
+        }
+        EventKind::ToolChanged => json!({
+            "server": "fs", "tool": "read", "change": "changed", "old_digest": "sha256:00", "new_digest": "sha256:01",
+            "diff": "@@ description\n- a\n+ b", "manifest": {"name": "read"},
+        }),
+        EventKind::ToolQuarantined => json!({"server": "fs", "tool": "read", "reason": "changed"}),
+        EventKind::ToolApproved => {
+            json!({"server": "fs", "tool": "read", "digest": "sha256:01", "manifest": {"name": "read"}})
+        }
+        EventKind::ToolFinding => json!({
+            "server": "fs", "tool": "read", "rule": "hidden-instructions", "severity": "high", "path": "description",
+            "start": 0, "end": 11, "excerpt": "<IMPORTANT>", "digest": "sha256:01", "quarantined": true,
+        }),
+        EventKind::DlpHit => json!({
+            "server": "fs", "tool": "read", "direction": "result", "rule": "canary", "path": "/content/0/text",
+            "action": "redacted",
+        }),
+        EventKind::GatewayFirstUse => json!({"server": "fs", "tool": "read", "decision": "allow"}),
+        EventKind::ApprovalRequested => json!({
+            "id": "apr_1", "server": "fs", "tool": "read", "policies": ["p1"], "args_digest": "sha256:02",
+            "args_preview": {"path": "string(3)"}, "expires": "2027-01-01T00:00:00.000000Z",
+        }),
+        EventKind::ApprovalDecided => json!({"id": "apr_1", "server": "fs", "tool": "read", "outcome": "approved"}),
         _ => json!({
             "kind": kind.as_str(),
             "text": "line\nbreak \"quoted\" \\ é € 😀 \u{1f}",
@@ -61,12 +87,12 @@ fn event(kind: EventKind, agent: bool) -> Event {
 
 /// A canonical entry, as text, for the rejection tests.
 fn good() -> String {
-    String::from_utf8(Entry::from_event(&event(EventKind::ToolPinned, true)).unwrap().into_bytes()).unwrap()
+    String::from_utf8(Entry::from_event(&event(EventKind::PolicyProposed, true)).unwrap().into_bytes()).unwrap()
 }
 
 #[test]
 fn every_kind_round_trips() {
-    assert_eq!(EventKind::ALL.len(), 30);
+    assert_eq!(EventKind::ALL.len(), 31);
     for &kind in EventKind::ALL {
         for agent in [false, true] {
             let ev = event(kind, agent);
@@ -167,10 +193,13 @@ fn other_spellings_of_the_same_event_are_refused() {
 fn unknown_kinds_and_fields_are_refused() {
     let good = good();
     let cases = [
-        ("an unknown kind", good.replacen("\"kind\":\"tool.pinned\",\"ts\"", "\"kind\":\"tool.exploded\",\"ts\"", 1)),
+        (
+            "an unknown kind",
+            good.replacen("\"kind\":\"policy.proposed\",\"ts\"", "\"kind\":\"tool.exploded\",\"ts\"", 1),
+        ),
         (
             "a kind in another case",
-            good.replacen("\"kind\":\"tool.pinned\",\"ts\"", "\"kind\":\"Tool.Pinned\",\"ts\"", 1),
+            good.replacen("\"kind\":\"policy.proposed\",\"ts\"", "\"kind\":\"Policy.Proposed\",\"ts\"", 1),
         ),
         ("an unknown top-level field", good.replacen("\"v\":1}", "\"v\":1,\"w\":2}", 1)),
         ("an unknown actor field", good.replacen("\"type\":\"user\"}", "\"type\":\"user\",\"x\":1}", 1)),
@@ -238,7 +267,7 @@ proptest! {
         prop_assume!(bytes[at] != byte);
         bytes[at] = byte;
         if let Ok(ev) = Entry::parse(&bytes) {
-            prop_assert_ne!(&ev, &event(EventKind::ToolPinned, true));
+            prop_assert_ne!(&ev, &event(EventKind::PolicyProposed, true));
             prop_assert_eq!(Entry::from_event(&ev).unwrap().into_bytes(), bytes);
         }
     }

@@ -10,5 +10,6 @@
 
 mod append;
 mod crash;
+mod protect;
 mod support;
 mod tamper;

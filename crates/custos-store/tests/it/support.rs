@@ -13,7 +13,7 @@ pub fn signer() -> NoteSigner {
 }
 
 pub fn event(n: u64) -> Event {
-    let kinds = [EventKind::GatewayDecision, EventKind::ToolPinned, EventKind::DlpHit, EventKind::LlmCall];
+    let kinds = [EventKind::GatewayDecision, EventKind::PolicyProposed, EventKind::ProbeResult, EventKind::LlmCall];
     let agent = if n.is_multiple_of(3) { None } else { Some(format!("team-{}/bot-{}", n % 7, n % 5).parse().unwrap()) };
     Event::from_parts(
         kinds[(n % 4) as usize],
