@@ -20,7 +20,7 @@ pub mod config;
 mod evidence;
 pub mod jsonrpc;
 pub mod jwt;
-mod protect;
+pub mod protect;
 pub mod session;
 pub mod upstream;
 
@@ -181,12 +181,8 @@ impl Gateway {
         for a in gw.store.approvals(true).await.map_err(read)? {
             let note = "the gateway restarted while the call was held; the call was not made".to_string();
             gw.record_verdict(
-                &a.id,
                 &a.agent,
-                &a.server,
-                &a.tool,
-                ApprovalOutcome::Cancelled,
-                Some(note),
+                decided(&a.id, &a.server, &a.tool, ApprovalOutcome::Cancelled, Some(note)),
                 Actor::system(),
             )
             .await
@@ -1230,12 +1226,8 @@ impl Gateway {
                 if mine.is_some()
                     && let Err(e) = self
                         .record_verdict(
-                            &id,
                             auth.agent.as_str(),
-                            server,
-                            tool,
-                            ApprovalOutcome::TimedOut,
-                            Some(note.clone()),
+                            decided(&id, server, tool, ApprovalOutcome::TimedOut, Some(note.clone())),
                             Actor::system(),
                         )
                         .await
@@ -1263,23 +1255,9 @@ impl Gateway {
         }
     }
 
-    async fn record_verdict(
-        &self,
-        id: &str,
-        agent: &str,
-        server: &str,
-        tool: &str,
-        outcome: ApprovalOutcome,
-        note: Option<String>,
-        actor: Actor,
-    ) -> Result<u64, String> {
+    async fn record_verdict(&self, agent: &str, decided: ApprovalDecided, actor: Actor) -> Result<u64, String> {
         let agent: Option<AgentId> = agent.parse().ok();
-        let event = Event::new(
-            actor,
-            agent,
-            &ApprovalDecided { id: id.into(), server: server.into(), tool: tool.into(), outcome, note },
-        );
-        self.append(event).await
+        self.append(Event::new(actor, agent, &decided)).await
     }
 
     /// Calls held for approval (pending only, or all), newest first.
@@ -1303,8 +1281,9 @@ impl Gateway {
             };
         };
         let outcome = if approve { ApprovalOutcome::Approved } else { ApprovalOutcome::Denied };
-        if let Err(e) =
-            self.record_verdict(id, held.agent.as_str(), &held.server, &held.tool, outcome, note.clone(), actor).await
+        if let Err(e) = self
+            .record_verdict(held.agent.as_str(), decided(id, &held.server, &held.tool, outcome, note.clone()), actor)
+            .await
         {
             // Not recorded, so not decided: the call stays held for another try (or its timeout).
             self.protect.held.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), held);
@@ -1332,12 +1311,8 @@ impl Gateway {
         for (id, h) in mine {
             let note = Some(format!("kill switch: {reason}"));
             self.record_verdict(
-                &id,
                 h.agent.as_str(),
-                &h.server,
-                &h.tool,
-                ApprovalOutcome::Cancelled,
-                note.clone(),
+                decided(&id, &h.server, &h.tool, ApprovalOutcome::Cancelled, note.clone()),
                 actor.clone(),
             )
             .await
@@ -1457,4 +1432,8 @@ fn check_headers(headers: &HeaderMap, msg: &Incoming) -> Result<(), Response> {
         }
     }
     Ok(())
+}
+
+fn decided(id: &str, server: &str, tool: &str, outcome: ApprovalOutcome, note: Option<String>) -> ApprovalDecided {
+    ApprovalDecided { id: id.into(), server: server.into(), tool: tool.into(), outcome, note }
 }

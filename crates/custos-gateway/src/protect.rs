@@ -49,18 +49,25 @@ pub(crate) struct Held {
     pub reply: oneshot::Sender<Verdict>,
 }
 
-/// The protections' in-memory state.
-pub(crate) struct Protect {
-    pub cfg: ProtectConfig,
-    pub dlp: Scanner,
+/// The protections' in-memory state. Public for the benchmark; the gateway owns one.
+pub struct Protect {
+    pub(crate) cfg: ProtectConfig,
+    dlp: Scanner,
     /// By qualified name.
     pins: RwLock<HashMap<String, ToolPin>>,
     /// `agent \n server.tool` of every call ever forwarded or decided.
     used: Mutex<HashSet<String>>,
     sessions: Mutex<HashMap<String, (SessionFacts, Instant)>>,
-    pub held: Mutex<HashMap<String, Held>>,
+    pub(crate) held: Mutex<HashMap<String, Held>>,
     /// Fires with an agent id when the kill switch is pulled for it.
-    pub kills: tokio::sync::broadcast::Sender<AgentId>,
+    pub(crate) kills: tokio::sync::broadcast::Sender<AgentId>,
+}
+
+impl std::fmt::Debug for Protect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The scanner may hold canaries: never printed.
+        f.debug_struct("Protect").field("pins", &self.pins.read().map(|p| p.len()).unwrap_or(0)).finish_non_exhaustive()
+    }
 }
 
 impl Protect {
