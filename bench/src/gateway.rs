@@ -6,7 +6,7 @@
 //!   policy permitting the echo tool, and an approved agent with a token.
 //! - Keep-alive clients (1 and 32) send `tools/call` in the 2026-07-28 stateless form, first
 //!   directly to the upstream, then through the gateway (which authenticates the token, decides
-//!   with Cedar, appends a durable `gateway.decision`, then forwards).
+//!   with Cedar, appends a `gateway.decision`, forwards once it is written, answers once it is durable).
 //!
 //! Figures: latency p50/p99 both ways and the difference (added latency), calls/s, the CPU
 //! time per call of the gateway process and of this process (load generator + upstream), and
@@ -445,8 +445,9 @@ fn main() -> Result<()> {
 
         println!();
         println!("gateway-bench: tools/call to an echo MCP server over keep-alive HTTP/1.1; median of {} runs of {} s per row.", a.runs, a.secs);
-        println!("custos authenticates the agent token, decides with Cedar, appends a durable gateway.decision (group commit,");
-        println!("fsync) and only then forwards. The HTTP rows use 2026-07-28 stateless requests; the stdio rows a 2025-11-25");
+        println!("custos authenticates the agent token, runs its protections, decides with Cedar, appends a gateway.decision");
+        println!("(group commit), forwards once it is written and answers once it is synced (the fsync overlaps the upstream");
+        println!("call). The HTTP rows use 2026-07-28 stateless requests; the stdio rows a 2025-11-25");
         println!("session per client (what mcp-proxy speaks). `added` is custos minus direct on the same upstream.");
         println!();
         println!(
