@@ -66,12 +66,76 @@ pub enum Command {
     /// Policies of a running `custos up` (needs --server).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Calls the gateway holds for a human: list, approve, deny (needs --server).
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// Tools the gateway has seen, their pins and quarantines; approve a changed one (needs
+    /// --server).
+    #[command(subcommand)]
+    Tools(ToolsCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum GatewayCommand {
     /// Upstreams, their health and tool counts, policies in force.
     Status,
+    /// The kill switch: suspend an agent (if active), cut off its calls in flight and cancel
+    /// its held ones.
+    Kill(KillArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// The agent id, e.g. `payments/refund-bot`.
+    #[arg(long)]
+    pub agent: String,
+    /// Why (recorded in the suspension and on every cancelled call).
+    #[arg(long, default_value = custos_server::DEFAULT_KILL_REASON)]
+    pub reason: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Calls waiting for a decision, newest first.
+    List(ApprovalsListArgs),
+    /// Let a held call proceed.
+    Approve(DecideArgs),
+    /// Refuse a held call: the agent gets a denial.
+    Deny(DecideArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApprovalsListArgs {
+    /// Include decided, timed-out and cancelled calls too.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// The approval id (`apr_…`, from `custos approvals list`).
+    pub id: String,
+    /// Why (recorded in the event).
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToolsCommand {
+    /// Every tool the gateway has seen: pin state, digest, why it is quarantined.
+    List,
+    /// Accept the manifest a quarantined tool is listed with now: it is pinned and callable
+    /// again (policy permitting).
+    Approve(ToolApproveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ToolApproveArgs {
+    /// The tool as `SERVER.TOOL`, e.g. `github.create_issue`.
+    pub tool: String,
+    /// Why (recorded in the event).
+    #[arg(long)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -104,6 +104,8 @@ pub struct Gateway {
         std::collections::HashMap<String, (custos_core::AgentId, tokio::sync::oneshot::Sender<Value>)>,
     >,
     relay_seq: std::sync::atomic::AtomicU64,
+    /// 2026-07-28 calls waiting for the client's `inputResponses`, by continuation key.
+    continuations: std::sync::Mutex<std::collections::HashMap<String, Continuation>>,
     /// Fires after every reload that put a new tool set or policy set in force.
     changes: tokio::sync::broadcast::Sender<()>,
     auth_limit: RateLimit,
@@ -166,6 +168,7 @@ impl Gateway {
             fingerprint: std::sync::Mutex::new(None),
             relays: std::sync::Mutex::new(std::collections::HashMap::new()),
             relay_seq: std::sync::atomic::AtomicU64::new(1),
+            continuations: std::sync::Mutex::new(std::collections::HashMap::new()),
             changes: tokio::sync::broadcast::channel(16).0,
             auth_limit: RateLimit::default(),
             salt: parts.salt,
@@ -719,6 +722,9 @@ impl Gateway {
                 }
                 Ok(self.tools_list(&auth, scope.as_deref()))
             }
+            // Stateless: requests the upstream makes while answering (sampling, elicitation,
+            // roots) go back to the client as multi-round-trip `input_required` results.
+            "tools/call" if stateless => self.clone().tools_call_mrtr(auth, scope, params).await,
             "tools/call" => self.tools_call(&auth, scope.as_deref(), session_id.as_deref(), &params, None).await,
             other => Err((
                 StatusCode::OK,
@@ -1308,16 +1314,26 @@ impl Gateway {
             ids.into_iter().filter_map(|id| held.remove(&id).map(|h| (id, h))).collect()
         };
         let n = mine.len();
-        for (id, h) in mine {
+        let mut rest = mine.into_iter();
+        while let Some((id, h)) = rest.next() {
             let note = Some(format!("kill switch: {reason}"));
-            self.record_verdict(
-                h.agent.as_str(),
-                decided(&id, &h.server, &h.tool, ApprovalOutcome::Cancelled, note.clone()),
-                actor.clone(),
-            )
-            .await
-            .map_err(GatewayError::Evidence)?;
-            let _ = h.reply.send(protect::Verdict { outcome: ApprovalOutcome::Cancelled, note });
+            let outcome = ApprovalOutcome::Cancelled;
+            let recorded = self
+                .record_verdict(
+                    h.agent.as_str(),
+                    decided(&id, &h.server, &h.tool, outcome, note.clone()),
+                    actor.clone(),
+                )
+                .await;
+            if let Err(e) = recorded {
+                // Not recorded, so not cancelled: this call and those after it stay held (their
+                // clients are cut off anyway); a retry of the kill finds them.
+                let mut held = self.protect.held.lock().unwrap_or_else(|e| e.into_inner());
+                held.insert(id, h);
+                held.extend(rest);
+                return Err(GatewayError::Evidence(e));
+            }
+            let _ = h.reply.send(protect::Verdict { outcome, note });
         }
         Ok(n)
     }
@@ -1362,10 +1378,179 @@ impl Gateway {
         self.append(event).await.map_err(GatewayError::Evidence)?;
         let pins = self.store.tool_pins().await.map_err(|e| GatewayError::Evidence(e.to_string()))?;
         self.protect.load_pins(pins);
-        // The tool set in force changed (it is visible again): tell listening clients.
+        // The tool set in force changed (it is visible again): tell listening clients. The
+        // approval is recorded whatever the reload says; a refused reload keeps the policies
+        // in force, and the pin already makes the tool callable.
         *self.fingerprint.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        self.reload().await?;
+        if let Err(e) = self.reload().await {
+            eprintln!("custos: gateway: `{qualified}` approved, but the reload after it was refused: {e}");
+        }
         self.protect.pin(qualified).ok_or_else(|| GatewayError::NotFound(format!("no tool `{qualified}`")))
+    }
+}
+
+/// A tool call's answer, or the HTTP status, JSON-RPC code and message of its error.
+type CallOutcome = Result<Value, (StatusCode, i64, String)>;
+
+/// What an in-flight 2026-07-28 call reports to the request that waits on it.
+enum Step {
+    /// The upstream asks the client something: it goes out as an `inputRequest`.
+    Ask(upstream::RelayRequest),
+    /// The call is over.
+    Done(CallOutcome),
+}
+
+/// A call parked between two rounds: the answers it waits for, and where its next step comes.
+struct Continuation {
+    agent: AgentId,
+    credential: String,
+    waiting: Vec<(String, tokio::sync::oneshot::Sender<Value>)>,
+    steps: tokio::sync::mpsc::Receiver<Step>,
+}
+
+/// What an MRTR `requestState` carries (sealed: the client cannot read or forge it).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RequestState {
+    /// Continuation key.
+    k: String,
+    /// Agent and credential it belongs to.
+    a: String,
+    c: String,
+    /// Expires, Unix seconds.
+    e: i64,
+}
+
+const STATE_PREFIX: &str = "cr1.";
+const STATE_AAD: &[u8] = b"custos mrtr request state v1";
+
+impl Gateway {
+    /// A 2026-07-28 `tools/call`. A fresh call is decided and forwarded as usual, in a task of
+    /// its own; when the upstream asks the client something on the way, the answer is an
+    /// `input_required` result carrying the requests and a sealed `requestState`, and the call
+    /// waits. The client's retry (a new request with `inputResponses` and the `requestState`)
+    /// delivers the answers and waits for the next step. The retry is authenticated like any
+    /// request and must come from the credential that made the call; it is not decided again.
+    async fn tools_call_mrtr(
+        self: Arc<Self>,
+        auth: Authenticated,
+        scope: Option<String>,
+        params: Value,
+    ) -> Result<Value, (StatusCode, i64, String)> {
+        let invalid = |m: &str| (StatusCode::OK, jsonrpc::INVALID_PARAMS, m.to_string());
+        let (agent, credential) = (auth.agent.clone(), auth.credential.clone());
+        let steps = match params.get("requestState").and_then(Value::as_str) {
+            Some(sealed) => {
+                let state: RequestState = self
+                    .sealer
+                    .open_as(STATE_PREFIX, STATE_AAD, sealed)
+                    .ok_or_else(|| invalid("`requestState` is not one custos issued"))?;
+                if state.a != auth.agent.as_str() || state.c != auth.credential {
+                    return Err(invalid("`requestState` belongs to another credential"));
+                }
+                if custos_core::Timestamp::now().as_jiff().as_second() > state.e {
+                    return Err(invalid("`requestState` has expired: call the tool again"));
+                }
+                let cont = self.continuations.lock().unwrap_or_else(|e| e.into_inner()).remove(&state.k);
+                let Some(cont) = cont else {
+                    return Err(invalid(
+                        "the call this `requestState` continues is over or expired: call the tool again",
+                    ));
+                };
+                if cont.agent != auth.agent || cont.credential != auth.credential {
+                    return Err(invalid("`requestState` belongs to another credential"));
+                }
+                let responses = params.get("inputResponses").cloned().unwrap_or(Value::Null);
+                for (key, reply) in cont.waiting {
+                    let answer = match responses.get(&key) {
+                        Some(v) if v.get("error").is_some() => json!({"error": v["error"]}),
+                        Some(v) => json!({"result": v}),
+                        None => {
+                            json!({"error": {"code": jsonrpc::INVALID_PARAMS, "message": "the client gave no answer"}})
+                        }
+                    };
+                    let _ = reply.send(answer);
+                }
+                cont.steps
+            }
+            None => {
+                let (relay_tx, mut relay_rx) = tokio::sync::mpsc::unbounded_channel::<upstream::RelayRequest>();
+                let gw = self.clone();
+                // Driven inline (the common case: no request to the client, no task, no
+                // channel hop); moved to a task of its own only when it has to wait for the
+                // client's next round.
+                let mut call: std::pin::Pin<Box<dyn std::future::Future<Output = CallOutcome> + Send>> = Box::pin(
+                    async move { gw.tools_call(&auth, scope.as_deref(), None, &params, Some(relay_tx)).await },
+                );
+                let first = tokio::select! {
+                    out = &mut call => return out,
+                    Some(req) = relay_rx.recv() => req,
+                };
+                let (tx, rx) = tokio::sync::mpsc::channel::<Step>(16);
+                let _ = tx.try_send(Step::Ask(first));
+                tokio::spawn(async move {
+                    let out = loop {
+                        tokio::select! {
+                            out = &mut call => break out,
+                            Some(req) = relay_rx.recv() => {
+                                // A client that never comes back drops the answer: the upstream
+                                // hears "no answer" and the call ends.
+                                let _ = tx.send(Step::Ask(req)).await;
+                            }
+                        }
+                    };
+                    let _ = tx.send(Step::Done(out)).await;
+                });
+                rx
+            }
+        };
+        self.next_round(agent, credential, steps).await
+    }
+
+    /// Waits for the call's next step: its answer, or the upstream's next request to the client
+    /// (returned as `input_required`, the call parked until the client's retry or the timeout).
+    async fn next_round(
+        self: &Arc<Self>,
+        agent: AgentId,
+        credential: String,
+        mut steps: tokio::sync::mpsc::Receiver<Step>,
+    ) -> Result<Value, (StatusCode, i64, String)> {
+        let ask = match tokio::time::timeout(self.timeout, steps.recv()).await {
+            Ok(Some(Step::Done(out))) => return out,
+            Ok(Some(Step::Ask(r))) => r,
+            Ok(None) => {
+                return Err((StatusCode::OK, jsonrpc::UPSTREAM_ERROR, "the call ended without an answer".into()));
+            }
+            Err(_) => {
+                return Err((
+                    StatusCode::OK,
+                    jsonrpc::UPSTREAM_ERROR,
+                    format!("no answer within {} ms", self.timeout.as_millis()),
+                ));
+            }
+        };
+        let key = session::random_tag();
+        let expires = custos_core::Timestamp::now().as_jiff().as_second() + self.timeout.as_secs().max(1) as i64;
+        let state = RequestState { k: key.clone(), a: agent.to_string(), c: credential.clone(), e: expires };
+        let sealed = self
+            .sealer
+            .seal_as(STATE_PREFIX, STATE_AAD, &state)
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, jsonrpc::INTERNAL_ERROR, e))?;
+        let requests = json!({"r0": {"method": ask.method, "params": ask.params}});
+        self.continuations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), Continuation { agent, credential, waiting: vec![("r0".into(), ask.reply)], steps });
+        // A client that never retries: the parked call is dropped at the timeout, which tells
+        // the upstream that no answer is coming.
+        let weak = Arc::downgrade(self);
+        let after = self.timeout;
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            if let Some(gw) = weak.upgrade() {
+                gw.continuations.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+            }
+        });
+        Ok(json!({"resultType": "input_required", "inputRequests": requests, "requestState": sealed}))
     }
 }
 

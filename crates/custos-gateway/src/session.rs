@@ -52,26 +52,37 @@ impl Sealer {
     }
 
     pub fn seal(&self, state: &SessionState) -> Result<String, String> {
+        self.seal_as(PREFIX, AAD, state)
+    }
+
+    /// The state in a session id, if it is one this key sealed.
+    pub fn open(&self, id: &str) -> Option<SessionState> {
+        self.open_as(PREFIX, AAD, id)
+    }
+
+    /// Seals any state under its own prefix and associated data, so a value sealed for one
+    /// purpose (a session id, an MRTR `requestState`) never opens as another.
+    pub fn seal_as<T: Serialize>(&self, prefix: &str, aad: &[u8], state: &T) -> Result<String, String> {
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).map_err(|e| format!("no randomness: {e}"))?;
         let plain = serde_json::to_vec(state).map_err(|e| e.to_string())?;
         let ct = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: AAD })
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad })
             .map_err(|_| "sealing failed".to_string())?;
         let mut out = nonce.to_vec();
         out.extend(ct);
-        Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
+        Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(out)))
     }
 
-    /// The state in a session id, if it is one this key sealed.
-    pub fn open(&self, id: &str) -> Option<SessionState> {
-        let raw = URL_SAFE_NO_PAD.decode(id.strip_prefix(PREFIX)?).ok()?;
+    /// The state sealed with [`Self::seal_as`] under the same prefix and associated data.
+    pub fn open_as<T: serde::de::DeserializeOwned>(&self, prefix: &str, aad: &[u8], sealed: &str) -> Option<T> {
+        let raw = URL_SAFE_NO_PAD.decode(sealed.strip_prefix(prefix)?).ok()?;
         if raw.len() < 12 + 16 {
             return None;
         }
         let (nonce, ct) = raw.split_at(12);
-        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: AAD }).ok()?;
+        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad }).ok()?;
         serde_json::from_slice(&plain).ok()
     }
 }

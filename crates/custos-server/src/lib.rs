@@ -41,6 +41,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use extract::ACTOR_HEADER;
 pub use routes::ledger::{CheckpointView, ConsistencyView, LedgerSummary, ProofView, VerifyView};
+pub use routes::protect::{DEFAULT_KILL_REASON, Decision, KillRequest, Killed};
 
 /// The syntax of an agent id (custos_core::AgentId), as a regular expression.
 pub const AGENT_ID_PATTERN: &str = "^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$";
@@ -108,10 +109,10 @@ impl AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "custos admin API", description = "The agent registry and the evidence ledger. Every route needs the admin token (`Authorization: Bearer custos_admin_…`)."),
+    info(title = "custos admin API", description = "The agent registry, the evidence ledger and the MCP gateway's protections. Every route needs the admin token (`Authorization: Bearer custos_admin_…`)."),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Security),
-    tags((name = "agents"), (name = "tokens"), (name = "owners"), (name = "ledger"), (name = "gateway"), (name = "meta"))
+    tags((name = "agents"), (name = "tokens"), (name = "owners"), (name = "ledger"), (name = "gateway"), (name = "protect"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -160,6 +161,12 @@ pub fn router(state: Arc<AppState>) -> (Router, openapi::OpenApi) {
         .routes(routes!(openapi_doc))
         .routes(routes!(routes::gateway::status))
         .routes(routes!(routes::gateway::reload))
+        .routes(routes!(routes::protect::kill))
+        .routes(routes!(routes::protect::approvals))
+        .routes(routes!(routes::protect::approve))
+        .routes(routes!(routes::protect::deny))
+        .routes(routes!(routes::protect::tools))
+        .routes(routes!(routes::protect::approve_tool))
         .split_for_parts();
     add_common_responses(&mut api);
     let json = api.to_json().unwrap_or_default();
@@ -211,6 +218,9 @@ fn add_common_responses(api: &mut openapi::OpenApi) {
                     "id" => AGENT_ID_PATTERN,
                     "owner" => r"^\S{1,128}$",
                     "credential" => "^cred_[0-9a-f]{16}$",
+                    "approval" => "^apr_[0-9a-f]{24}$",
+                    // A server name (as `[[servers]]` allows it), a dot, the upstream's tool name.
+                    "qualified" => r"^[a-z0-9_-]{1,64}\..+$",
                     _ => continue,
                 };
                 p.schema = Some(RefOr::T(openapi::Schema::Object(

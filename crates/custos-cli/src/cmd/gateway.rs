@@ -1,21 +1,24 @@
-//! `custos gateway status` and `custos policy reload`: through a running `custos up`.
+//! `custos gateway status|kill` and `custos policy reload`: through a running `custos up`.
 
+use anyhow::anyhow;
+use custos_core::AgentId;
+use custos_server::{KillRequest, Killed};
 use serde_json::Value;
 
 use crate::{
     backend::Remote,
-    cli::{Cli, GatewayCommand, PolicyCommand},
-    cmd::ledger::actor,
+    cli::{Cli, GatewayCommand, KillArgs, PolicyCommand},
+    cmd::{ledger::actor, print_json},
     config,
-    error::{CliResult, Code},
+    error::{CliError, CliResult, Code},
     output,
 };
 
 pub async fn run(cli: &Cli, cmd: &GatewayCommand) -> CliResult<Code> {
     let file = config::load(cli)?;
-    let remote = Remote::connect(cli, &file, "custos gateway status")?;
     match cmd {
         GatewayCommand::Status => {
+            let remote = Remote::connect(cli, &file, "custos gateway status")?;
             let s: Value = remote.get("/api/v1/gateway", &[]).await?;
             if cli.json {
                 output::json(&s);
@@ -38,7 +41,28 @@ pub async fn run(cli: &Cli, cmd: &GatewayCommand) -> CliResult<Code> {
             }
             println!("policies in force: {}", field(&s, "/detail/policies"));
         }
+        GatewayCommand::Kill(args) => return kill(cli, &file, args).await,
     }
+    Ok(Code::Ok)
+}
+
+async fn kill(cli: &Cli, file: &config::FileConfig, args: &KillArgs) -> CliResult<Code> {
+    // Parsed here so a malformed id is exit 3 before anything is sent.
+    let agent: AgentId = args.agent.parse().map_err(|e| CliError::input(anyhow!("--agent: {e}")))?;
+    let actor = actor(cli)?;
+    let remote = Remote::connect(cli, file, "custos gateway kill")?;
+    let body = KillRequest { agent: agent.to_string(), reason: Some(args.reason.clone()) };
+    let k: Killed = remote.send(reqwest::Method::POST, "/api/v1/gateway/kill", &actor, Some(&body)).await?;
+    if cli.json {
+        print_json(&k);
+        return Ok(Code::Ok);
+    }
+    let state = if k.suspended { "suspended" } else { "was not active, so not suspended now" };
+    println!(
+        "killed `{}`: {state}; calls in flight cut off; {} cancelled",
+        k.agent,
+        output::count(k.cancelled_held as u64, "held call", "held calls")
+    );
     Ok(Code::Ok)
 }
 

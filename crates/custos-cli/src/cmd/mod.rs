@@ -1,9 +1,11 @@
 //! One module per subcommand; `run` dispatches.
 
 mod agent;
+mod approvals;
 mod gateway;
 mod init;
 pub(crate) mod ledger;
+mod tools;
 mod up;
 
 use crate::{
@@ -25,6 +27,47 @@ pub fn run(cli: Cli) -> CliResult<Code> {
             Command::Up(args) => up::run(&cli, args).await,
             Command::Gateway(cmd) => gateway::run(&cli, cmd).await,
             Command::Policy(cmd) => gateway::run_policy(&cli, cmd).await,
+            Command::Approvals(cmd) => approvals::run(&cli, cmd).await,
+            Command::Tools(cmd) => tools::run(&cli, cmd).await,
         }
     })
+}
+
+/// Prints `v` as pretty JSON (what `--json` shows).
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) {
+    crate::output::json(&serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
+}
+
+/// Prints rows under headers, columns padded to their widest cell.
+pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let s: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", s.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// One line of text for a table cell: reasons and notes may hold newlines and tabs, which
+/// would break the columns.
+pub(crate) fn cell(s: &str) -> String {
+    let one: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if one.is_empty() { "-".into() } else { one }
+}
+
+/// A timestamp to the second (`2026-01-02T03:04:05Z`): the microseconds only widen a table.
+pub(crate) fn seconds(ts: &custos_core::Timestamp) -> String {
+    let s = ts.to_string();
+    match s.get(..19) {
+        Some(head) => format!("{head}Z"),
+        None => s,
+    }
 }

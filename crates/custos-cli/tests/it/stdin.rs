@@ -94,7 +94,7 @@ fn a_malformed_line_stops_the_run_after_the_lines_before_it() {
     input.push_str("{\"kind\":\"policy.proposed\",\"data\":\n");
     input.push_str(&lines(12, 9));
     let out = l.run_stdin(&["--json", "ledger", "append", "--stdin"], &input).code(3);
-    assert!(out.stderr.starts_with("error: line 11, column 29: "), "{}", out.stderr);
+    assert!(out.stderr.starts_with("error: line 11, column 33: "), "{}", out.stderr);
     assert_eq!(acks(&out.stdout).iter().map(|a| a.0).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
     assert_eq!(l.size(), 11);
     assert_eq!(exported_is(&l.export()), (1..=10).collect::<Vec<_>>(), "nothing of line 11 or after is appended");

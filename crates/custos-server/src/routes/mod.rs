@@ -1,3 +1,4 @@
 pub mod agents;
 pub mod gateway;
 pub mod ledger;
+pub mod protect;

@@ -33,7 +33,12 @@ fn operations(s: &Server) -> Vec<(Method, String)> {
 /// A concrete request for an operation: path parameters filled with things that exist, the
 /// query an operation needs, and a body that would succeed.
 fn concrete(method: &Method, template: &str, credential: &str) -> (String, Option<Value>) {
-    let mut path = template.replace("{id}", "a%2Fb").replace("{credential}", credential).replace("{owner}", "alice");
+    let mut path = template
+        .replace("{id}", "a%2Fb")
+        .replace("{credential}", credential)
+        .replace("{owner}", "alice")
+        .replace("{approval}", "apr_000000000000000000000000")
+        .replace("{qualified}", "srv.tool");
     assert!(!path.contains('{'), "unfilled parameter in {template}");
     match template {
         "/api/v1/ledger/proof" => path.push_str("?index=0"),
@@ -43,6 +48,7 @@ fn concrete(method: &Method, template: &str, credential: &str) -> (String, Optio
     let body = match (method.as_str(), template) {
         ("GET", _) => None,
         ("POST", "/api/v1/agents") => Some(json!({"id": "c/d", "environment": "dev"})),
+        ("POST", "/api/v1/gateway/kill") => Some(json!({"agent": "a/b"})),
         ("PATCH", _) => Some(json!({"purpose": "changed"})),
         ("POST", t) if t.ends_with("/owner") => Some(json!({"owner": "bob"})),
         _ => Some(json!({})),

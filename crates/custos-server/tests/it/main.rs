@@ -13,6 +13,7 @@ mod api;
 mod auth;
 mod bad_input;
 mod bugs;
+mod protect;
 mod shutdown;
 mod support;
 mod tokens;
