@@ -31,18 +31,18 @@ use crate::support::{ORIGIN, Out, Server, custos};
 
 /// Where the pinned peers are installed.
 #[derive(Debug)]
-struct Peers {
-    python: PathBuf,
-    everything: PathBuf,
-    filesystem: PathBuf,
+pub(crate) struct Peers {
+    pub(crate) python: PathBuf,
+    pub(crate) everything: PathBuf,
+    pub(crate) filesystem: PathBuf,
 }
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root")
 }
 
 /// `NAME_VERSION=x` lines of install.sh: the pins, in one place.
-fn pins() -> BTreeMap<String, String> {
+pub(crate) fn pins() -> BTreeMap<String, String> {
     let text = fs::read_to_string(repo().join("interop/peers/install.sh")).expect("interop/peers/install.sh");
     text.lines()
         .filter_map(|l| l.split_once("_VERSION="))
@@ -53,7 +53,7 @@ fn pins() -> BTreeMap<String, String> {
 
 /// The peers, installed by interop/peers/install.sh the first time a test needs them (at most
 /// once per test process; the script itself serializes concurrent runs with a lock file).
-fn peers() -> &'static Peers {
+pub(crate) fn peers() -> &'static Peers {
     static PEERS: OnceLock<Result<Peers, String>> = OnceLock::new();
     match PEERS.get_or_init(install_peers) {
         Ok(p) => p,
@@ -61,7 +61,7 @@ fn peers() -> &'static Peers {
     }
 }
 
-fn install_peers() -> Result<Peers, String> {
+pub(crate) fn install_peers() -> Result<Peers, String> {
     let dir = std::env::var_os("CUSTOS_PEERS").map_or_else(|| PathBuf::from("/var/tmp/custos-peers"), PathBuf::from);
     let peers = Peers {
         python: dir.join("venv/bin/python"),
@@ -88,7 +88,7 @@ fn install_peers() -> Result<Peers, String> {
 }
 
 /// Whether `dir` holds every peer at its pinned version.
-fn peers_complete(dir: &Path) -> Result<(), String> {
+pub(crate) fn peers_complete(dir: &Path) -> Result<(), String> {
     let pins = pins();
     let pin = |k: &str| pins.get(k).cloned().unwrap_or_else(|| panic!("install.sh pins no {k}_VERSION"));
     for (pkg, key) in [("server-everything", "EVERYTHING"), ("server-filesystem", "FILESYSTEM")] {
@@ -125,7 +125,7 @@ fn peers_complete(dir: &Path) -> Result<(), String> {
 
 /// Runs `cmd` to completion within `limit`, returning what it printed; kills it (and what it
 /// started) and fails the test if it takes longer.
-fn run_bounded(cmd: &mut Command, limit: Duration, what: &str) -> Out {
+pub(crate) fn run_bounded(cmd: &mut Command, limit: Duration, what: &str) -> Out {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -159,7 +159,7 @@ fn run_bounded(cmd: &mut Command, limit: Duration, what: &str) -> Out {
 }
 
 /// Every process below `pid`, with its command line (to recognize it later).
-fn descendants(pid: u32) -> Vec<(u32, String)> {
+pub(crate) fn descendants(pid: u32) -> Vec<(u32, String)> {
     let mut out = Vec::new();
     let mut todo = vec![pid];
     while let Some(p) = todo.pop() {
@@ -174,12 +174,12 @@ fn descendants(pid: u32) -> Vec<(u32, String)> {
     out
 }
 
-fn cmdline(pid: u32) -> Option<String> {
+pub(crate) fn cmdline(pid: u32) -> Option<String> {
     fs::read(format!("/proc/{pid}/cmdline")).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 /// Kills each process that is still the one recorded (same command line), by its id.
-fn kill_all(procs: &[(u32, String)]) {
+pub(crate) fn kill_all(procs: &[(u32, String)]) {
     for (pid, cmd) in procs {
         if cmdline(*pid).as_ref() == Some(cmd) {
             let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
@@ -188,7 +188,7 @@ fn kill_all(procs: &[(u32, String)]) {
 }
 
 /// Waits (bounded) until none of `procs` runs any more; returns those still running.
-fn wait_gone(procs: &[(u32, String)], limit: Duration) -> Vec<(u32, String)> {
+pub(crate) fn wait_gone(procs: &[(u32, String)], limit: Duration) -> Vec<(u32, String)> {
     let deadline = Instant::now() + limit;
     loop {
         let left: Vec<_> = procs
@@ -208,9 +208,9 @@ fn wait_gone(procs: &[(u32, String)], limit: Duration) -> Vec<(u32, String)> {
 
 /// A child process killed (with everything it started) when dropped.
 #[derive(Debug)]
-struct Proc {
-    child: Child,
-    what: String,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
+    pub(crate) what: String,
 }
 
 impl Drop for Proc {
@@ -224,10 +224,10 @@ impl Drop for Proc {
 
 /// A tmpfs mounted for one test, unmounted when dropped.
 #[derive(Debug)]
-struct Mount(PathBuf);
+pub(crate) struct Mount(PathBuf);
 
 impl Mount {
-    fn new(path: &Path, size: &str) -> Self {
+    pub(crate) fn new(path: &Path, size: &str) -> Self {
         fs::create_dir_all(path).expect("mount point");
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -257,7 +257,7 @@ impl Drop for Mount {
 // ---- the Python SDK client ---------------------------------------------------------------------
 
 /// `interop/mcp/client.py ARGS`: one JSON value per line it printed (the first is `connect`).
-fn py_client(args: &[String]) -> Vec<Value> {
+pub(crate) fn py_client(args: &[String]) -> Vec<Value> {
     let p = peers();
     let mut cmd = Command::new(&p.python);
     cmd.arg(repo().join("interop/mcp/client.py")).args(args);
@@ -278,7 +278,7 @@ fn py_client(args: &[String]) -> Vec<Value> {
 }
 
 /// Several client runs at once (at most four at a time), answers in the order given.
-fn py_clients(runs: &[Vec<String>]) -> Vec<Vec<Value>> {
+pub(crate) fn py_clients(runs: &[Vec<String>]) -> Vec<Vec<Value>> {
     let mut answers = Vec::new();
     for chunk in runs.chunks(4) {
         let got: Vec<Vec<Value>> = std::thread::scope(|s| {
@@ -291,26 +291,26 @@ fn py_clients(runs: &[Vec<String>]) -> Vec<Vec<Value>> {
 }
 
 /// Arguments of a client run against the gateway at `url` with `token` in `era`, then actions.
-fn via(url: &str, token: &str, era: &str, actions: &[&str]) -> Vec<String> {
+pub(crate) fn via(url: &str, token: &str, era: &str, actions: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = ["--url", url, "--token", token, "--era", era].iter().map(|s| (*s).to_owned()).collect();
     a.extend(actions.iter().map(|s| (*s).to_owned()));
     a
 }
 
 /// The answer of the `n`-th `call` action of a run.
-fn call_answer(run: &[Value], n: usize) -> &Value {
+pub(crate) fn call_answer(run: &[Value], n: usize) -> &Value {
     run.iter().filter(|l| l["action"] == "call").nth(n).unwrap_or_else(|| panic!("no call #{n} in {run:?}"))
 }
 
 /// The tool names of a run's `list` action.
-fn listed(run: &[Value]) -> Vec<String> {
+pub(crate) fn listed(run: &[Value]) -> Vec<String> {
     let l = run.iter().find(|l| l["action"] == "list").unwrap_or_else(|| panic!("no list in {run:?}"));
     assert_eq!(l["ok"], true, "{l}");
     l["tools"].as_array().expect("tools").iter().map(|t| t.as_str().expect("name").to_owned()).collect()
 }
 
 /// A listed tool's description and input schema.
-fn listed_detail<'a>(run: &'a [Value], name: &str) -> &'a Value {
+pub(crate) fn listed_detail<'a>(run: &'a [Value], name: &str) -> &'a Value {
     let l = run.iter().find(|l| l["action"] == "list").unwrap_or_else(|| panic!("no list in {run:?}"));
     l["details"]
         .as_array()
@@ -321,7 +321,7 @@ fn listed_detail<'a>(run: &'a [Value], name: &str) -> &'a Value {
 }
 
 #[track_caller]
-fn assert_connected(run: &[Value], era: &str) {
+pub(crate) fn assert_connected(run: &[Value], era: &str) {
     let c = &run[0];
     assert_eq!(c["action"], "connect", "{c}");
     assert_eq!(c["ok"], true, "the client could not connect: {c}");
@@ -330,7 +330,7 @@ fn assert_connected(run: &[Value], era: &str) {
 }
 
 #[track_caller]
-fn assert_denied(answer: &Value, code: i64, message: &str) {
+pub(crate) fn assert_denied(answer: &Value, code: i64, message: &str) {
     assert_eq!(answer["ok"], false, "expected a refusal: {answer}");
     assert_eq!(answer["code"], code, "{answer}");
     let m = answer["message"].as_str().unwrap_or("");
@@ -341,31 +341,31 @@ fn assert_denied(answer: &Value, code: i64, message: &str) {
 
 /// A blocking HTTP client for raw requests.
 #[derive(Debug)]
-struct Http {
-    rt: tokio::runtime::Runtime,
-    client: reqwest::Client,
+pub(crate) struct Http {
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) client: reqwest::Client,
 }
 
 #[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    text: String,
+pub(crate) struct Resp {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) text: String,
 }
 
 impl Resp {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.text)
             .unwrap_or_else(|e| panic!("not JSON ({e}), HTTP {}: {}", self.status, self.text))
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// Asserts the HTTP status and, when given, the JSON-RPC error code.
     #[track_caller]
-    fn expect(&self, status: u16, code: Option<i64>) -> &Self {
+    pub(crate) fn expect(&self, status: u16, code: Option<i64>) -> &Self {
         assert_eq!(self.status, status, "HTTP status; body: {}", self.text);
         if let Some(code) = code {
             let v = self.json();
@@ -376,20 +376,20 @@ impl Resp {
         self
     }
 
-    fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         self.json()["error"]["message"].as_str().unwrap_or("").to_owned()
     }
 }
 
 impl Http {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("HTTP client");
         Self { rt, client }
     }
 
-    fn post(&self, url: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Resp {
+    pub(crate) fn post(&self, url: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Resp {
         let mut req = self.client.post(url).header("Content-Type", "application/json").body(body.into());
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -404,7 +404,7 @@ impl Http {
     }
 
     /// A stateless (2026-07-28) request with the routing headers agreeing with the body.
-    fn modern(&self, url: &str, token: &str, id: u64, method: &str, params: Value) -> Resp {
+    pub(crate) fn modern(&self, url: &str, token: &str, id: u64, method: &str, params: Value) -> Resp {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let name = params["name"].as_str().unwrap_or("").to_owned();
         let auth = format!("Bearer {token}");
@@ -417,7 +417,7 @@ impl Http {
     }
 
     /// A 2025-11-25 `initialize`; returns the session id.
-    fn initialize(&self, url: &str, token: &str) -> String {
+    pub(crate) fn initialize(&self, url: &str, token: &str) -> String {
         let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}});
         let r = self.post(url, &[("Authorization", &format!("Bearer {token}"))], body.to_string());
@@ -427,7 +427,7 @@ impl Http {
     }
 
     /// A 2025-11-25 request on session `sid`.
-    fn legacy(&self, url: &str, token: &str, sid: &str, id: u64, method: &str, params: Value) -> Resp {
+    pub(crate) fn legacy(&self, url: &str, token: &str, sid: &str, id: u64, method: &str, params: Value) -> Resp {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let auth = format!("Bearer {token}");
         self.post(
@@ -439,7 +439,7 @@ impl Http {
 }
 
 /// The text of a `tools/call` result's first content item.
-fn result_text(r: &Resp) -> String {
+pub(crate) fn result_text(r: &Resp) -> String {
     let v = r.json();
     assert!(v.get("error").is_none(), "an error where a result was expected: {v}");
     v["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("no text content: {v}")).to_owned()
@@ -450,19 +450,19 @@ fn result_text(r: &Resp) -> String {
 /// One data dir, its agents, the upstreams started for it and its `custos up`. Dropping it
 /// kills the server first (and the stdio servers it started), then the upstreams, then unmounts.
 #[derive(Debug)]
-struct Fixture {
-    server: Option<Server>,
-    upstreams: Vec<Proc>,
+pub(crate) struct Fixture {
+    pub(crate) server: Option<Server>,
+    pub(crate) upstreams: Vec<Proc>,
     /// Unmounted after the server and upstreams are gone (fields drop in order).
-    _mount: Option<Mount>,
+    pub(crate) _mount: Option<Mount>,
     /// The data dir.
-    dir: PathBuf,
-    admin: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) admin: String,
     /// Agent id → token.
-    tokens: BTreeMap<String, String>,
+    pub(crate) tokens: BTreeMap<String, String>,
     /// Agent id → credential id.
-    creds: BTreeMap<String, String>,
-    tmp: TempDir,
+    pub(crate) creds: BTreeMap<String, String>,
+    pub(crate) tmp: TempDir,
 }
 
 impl Drop for Fixture {
@@ -476,12 +476,12 @@ impl Drop for Fixture {
 }
 
 /// How long a started upstream may take to listen.
-const START_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const START_WAIT: Duration = Duration::from_secs(30);
 
 impl Fixture {
     /// A temp dir (with the data dir on a 16 MiB tmpfs when `tmpfs`), `custos init`, and the
     /// agents: `(id, approved)`, each registered (env dev, owner alice) with one token.
-    fn new(tmpfs: bool, agents: &[(&str, bool)]) -> Self {
+    pub(crate) fn new(tmpfs: bool, agents: &[(&str, bool)]) -> Self {
         let tmp = TempDir::new().expect("temp dir");
         let root = tmp.path().canonicalize().expect("temp dir path");
         let mount = tmpfs.then(|| Mount::new(&root.join("mnt"), "16m"));
@@ -503,24 +503,24 @@ impl Fixture {
         Self { server: None, upstreams: Vec::new(), _mount: mount, dir, admin, tokens, creds, tmp }
     }
 
-    fn root(&self) -> PathBuf {
+    pub(crate) fn root(&self) -> PathBuf {
         self.tmp.path().canonicalize().expect("temp dir path")
     }
 
-    fn token(&self, agent: &str) -> &str {
+    pub(crate) fn token(&self, agent: &str) -> &str {
         self.tokens.get(agent).unwrap_or_else(|| panic!("no agent {agent}"))
     }
 
-    fn server(&self) -> &Server {
+    pub(crate) fn server(&self) -> &Server {
         self.server.as_ref().expect("custos up is running")
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server().url)
     }
 
     /// `interop/mcp/recording_server.py` on a free loopback port: its URL and its call log.
-    fn recording_server(&mut self, name: &str) -> (String, PathBuf) {
+    pub(crate) fn recording_server(&mut self, name: &str) -> (String, PathBuf) {
         let log = self.root().join(format!("{name}.calls.jsonl"));
         let mut child = Command::new(&peers().python)
             .arg(repo().join("interop/mcp/recording_server.py"))
@@ -549,7 +549,7 @@ impl Fixture {
 
     /// server-everything in its Streamable HTTP mode, on a free port of 127.0.0.1 only: a
     /// preloaded script makes Node bind loopback and write the port it got to a file.
-    fn everything_http(&mut self) -> String {
+    pub(crate) fn everything_http(&mut self) -> String {
         let root = self.root();
         let preload = root.join("loopback.cjs");
         fs::write(&preload, LOOPBACK_PRELOAD).expect("write the preload");
@@ -585,7 +585,7 @@ impl Fixture {
 
     /// Writes `custos.toml` (`config`, then `[policy]` with `policy` as its one file and
     /// `shadow`) into the data dir and starts `custos up`.
-    fn start(&mut self, config: &str, policy: &str, shadow: &[&str]) {
+    pub(crate) fn start(&mut self, config: &str, policy: &str, shadow: &[&str]) {
         fs::write(self.dir.join("policy.cedar"), policy).expect("write the policy");
         let shadow: Vec<String> = shadow.iter().map(|s| format!("{s:?}")).collect();
         let toml = format!("{config}\n[policy]\nfiles = [\"policy.cedar\"]\nshadow = [{}]\n", shadow.join(", "));
@@ -595,7 +595,7 @@ impl Fixture {
     }
 
     /// SIGTERM, a clean exit, and none of the processes `custos up` started left running.
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let s = self.server.take().expect("custos up is running");
         let kids = descendants(s.pid());
         let stderr = s.stderr_text();
@@ -607,7 +607,7 @@ impl Fixture {
     }
 
     /// Every ledger entry (read directly from the data dir), after checking that it verifies.
-    fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         let run = |args: &[&str]| Out::of(custos(&self.root()).arg("--data-dir").arg(&self.dir).args(args), None);
         let v = run(&["--json", "ledger", "verify"]).ok().json();
         assert_eq!(v["verified"], true, "{v}");
@@ -622,7 +622,7 @@ impl Fixture {
 
 /// Preloaded into a Node server (`NODE_OPTIONS=--require`): every `listen(port)` binds 127.0.0.1
 /// only, and the port it got is written to `$CUSTOS_PORT_FILE`.
-const LOOPBACK_PRELOAD: &str = r#"
+pub(crate) const LOOPBACK_PRELOAD: &str = r#"
 const net = require("net");
 const fs = require("fs");
 const listen = net.Server.prototype.listen;
@@ -639,18 +639,18 @@ net.Server.prototype.listen = function (...args) {
 "#;
 
 /// A `[[servers]]` table for a stdio server.
-fn stdio_server(name: &str, command: &Path, args: &[&str]) -> String {
+pub(crate) fn stdio_server(name: &str, command: &Path, args: &[&str]) -> String {
     format!("[[servers]]\nname = {name:?}\ncommand = {:?}\nargs = {args:?}\n", command.display().to_string())
 }
 
 /// A `[[servers]]` table for a Streamable HTTP server, optionally with a credential.
-fn http_server(name: &str, url: &str, credential: Option<&str>) -> String {
+pub(crate) fn http_server(name: &str, url: &str, credential: Option<&str>) -> String {
     let cred = credential.map(|c| format!("credential = {c:?}\n")).unwrap_or_default();
     format!("[[servers]]\nname = {name:?}\nurl = {url:?}\n{cred}")
 }
 
 /// The calls a recording server logged.
-fn recorded(log: &Path) -> Vec<Value> {
+pub(crate) fn recorded(log: &Path) -> Vec<Value> {
     fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
@@ -660,14 +660,14 @@ fn recorded(log: &Path) -> Vec<Value> {
 
 // ---- ledger assertions -------------------------------------------------------------------------
 
-fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+pub(crate) fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["kind"] == kind).collect()
 }
 
 /// Every `gateway.decision` carries who, what, the decision, the policies, a salted digest of
 /// the arguments and their shape only; none of `secrets` (argument values) appears in it.
 #[track_caller]
-fn assert_decision_shape(e: &Value, creds: &BTreeMap<String, String>, secrets: &[&str]) {
+pub(crate) fn assert_decision_shape(e: &Value, creds: &BTreeMap<String, String>, secrets: &[&str]) {
     assert_eq!(e["kind"], "gateway.decision", "{e}");
     let agent = e["agent"].as_str().unwrap_or_else(|| panic!("a decision names no agent: {e}"));
     assert_eq!(e["actor"], json!({"id": agent, "type": "agent"}), "{e}");
@@ -699,7 +699,7 @@ fn assert_decision_shape(e: &Value, creds: &BTreeMap<String, String>, secrets: &
 }
 
 /// `(agent, server, tool, decision, enforced, policies, note)` of a decision, for comparisons.
-fn summary(e: &Value) -> (String, String, String, String, bool, Vec<String>, String) {
+pub(crate) fn summary(e: &Value) -> (String, String, String, String, bool, Vec<String>, String) {
     let d = &e["data"];
     let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
     (
@@ -713,7 +713,7 @@ fn summary(e: &Value) -> (String, String, String, String, bool, Vec<String>, Str
     )
 }
 
-const DEFAULT_DENY: &str = "no policy permits this call (default deny)";
+pub(crate) const DEFAULT_DENY: &str = "no policy permits this call (default deny)";
 
 // ---- the tests ---------------------------------------------------------------------------------
 
@@ -1486,26 +1486,30 @@ fn a_sampling_request_is_relayed_to_the_calling_client() {
     let policy =
         r#"@id("sampling") permit(principal, action == Action::"everything.trigger-sampling-request", resource);"#;
     f.start(&config, policy, &[]);
-    let mut cmd = Command::new(&p.python);
-    cmd.arg(repo().join("interop/mcp/sampling.py")).args([
-        f.url("/mcp").as_str(),
-        f.token("ops/alice"),
-        "everything.trigger-sampling-request",
-        "what is six times seven?",
-    ]);
-    let out = run_bounded(&mut cmd, Duration::from_secs(90), "interop/mcp/sampling.py");
-    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
-    let answer: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON line");
-    let sampled = answer["sampled"].to_string();
-    assert!(sampled.contains("what is six times seven?"), "the client saw the server's request: {answer}");
-    let result = answer["result"].to_string();
-    assert!(result.contains("relayed answer 42"), "the server got the client's answer back: {answer}");
+    // 2025-11-25: on the call's event stream; 2026-07-28: as an `input_required` round (MRTR).
+    for era in ["legacy", "modern"] {
+        let mut cmd = Command::new(&p.python);
+        cmd.arg(repo().join("interop/mcp/sampling.py")).args([
+            f.url("/mcp").as_str(),
+            f.token("ops/alice"),
+            "everything.trigger-sampling-request",
+            "what is six times seven?",
+            era,
+        ]);
+        let out = run_bounded(&mut cmd, Duration::from_secs(90), "interop/mcp/sampling.py");
+        assert_eq!(out.code, Some(0), "{era}: {}\n{}", out.stdout, out.stderr);
+        let answer: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON line");
+        let sampled = answer["sampled"].to_string();
+        assert!(sampled.contains("what is six times seven?"), "{era}: the client saw the server's request: {answer}");
+        let result = answer["result"].to_string();
+        assert!(result.contains("relayed answer 42"), "{era}: the server got the client's answer back: {answer}");
+    }
     f.stop();
     let events = f.events();
     let decisions = of_kind(&events, "gateway.decision");
-    assert_eq!(decisions.len(), 1, "{decisions:?}");
-    assert_eq!(decisions[0]["data"]["tool"], "trigger-sampling-request");
-    assert_eq!(decisions[0]["data"]["decision"], "allow");
+    // One decision per call: the 2026-07-28 retry that carries the answer is not decided again.
+    assert_eq!(decisions.len(), 2, "{decisions:?}");
+    assert!(decisions.iter().all(|d| d["data"]["tool"] == "trigger-sampling-request" && d["data"]["decision"] == "allow"));
     // The prompt is an argument: it must not be in the ledger in clear.
     assert!(!serde_json::to_string(&events).unwrap().contains("six times seven"));
 }
@@ -1651,7 +1655,7 @@ fn a_session_get_stream_hears_that_the_tool_list_changed() {
 
 /// Reads an open HTTP response from `stream` into `seen` until `needle` has arrived (at most
 /// 15 s; the socket has a short read timeout so the deadline is checked).
-fn read_until(stream: &mut std::net::TcpStream, needle: &str, seen: &mut String) {
+pub(crate) fn read_until(stream: &mut std::net::TcpStream, needle: &str, seen: &mut String) {
     use std::io::Read;
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut buf = [0u8; 4096];
