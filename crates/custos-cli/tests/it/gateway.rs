@@ -1509,7 +1509,9 @@ fn a_sampling_request_is_relayed_to_the_calling_client() {
     let decisions = of_kind(&events, "gateway.decision");
     // One decision per call: the 2026-07-28 retry that carries the answer is not decided again.
     assert_eq!(decisions.len(), 2, "{decisions:?}");
-    assert!(decisions.iter().all(|d| d["data"]["tool"] == "trigger-sampling-request" && d["data"]["decision"] == "allow"));
+    assert!(
+        decisions.iter().all(|d| d["data"]["tool"] == "trigger-sampling-request" && d["data"]["decision"] == "allow")
+    );
     // The prompt is an argument: it must not be in the ledger in clear.
     assert!(!serde_json::to_string(&events).unwrap().contains("six times seven"));
 }
