@@ -41,11 +41,7 @@ impl Decision<'_> {
         if let Some(o) = data.as_object_mut() {
             if let Some(s) = self.session {
                 // The session id is sealed state; its digest identifies it without revealing it.
-                let digest = Sha256::digest(s.as_bytes());
-                o.insert(
-                    "session".into(),
-                    json!(format!("sha256:{}", hex::encode(digest.get(..12).unwrap_or_default()))),
-                );
+                o.insert("session".into(), json!(session_digest(s)));
             }
             if let Some(n) = self.note {
                 o.insert("note".into(), json!(n));
@@ -124,4 +120,10 @@ pub(crate) fn upstream_error(
         "latency_us": took.as_micros() as u64,
     });
     Event::from_parts(EventKind::GatewayUpstreamError, Actor::system(), Some(agent.clone()), data)
+}
+
+/// How evidence names an MCP session: `sha256:` and the first 12 bytes of the digest of its id.
+pub(crate) fn session_digest(session: &str) -> String {
+    let digest = Sha256::digest(session.as_bytes());
+    format!("sha256:{}", hex::encode(digest.get(..12).unwrap_or_default()))
 }

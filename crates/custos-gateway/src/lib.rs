@@ -797,6 +797,7 @@ impl Gateway {
     /// (if given), with keep-alive comments; it ends when the client goes away.
     fn notification_stream(self: &Arc<Self>, first: Option<Value>, changed: Option<Value>) -> Response {
         let mut changes = self.changes.subscribe();
+        let mut stopping = self.protect.stopping.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         tokio::spawn(async move {
             if let Some(f) = first
@@ -814,6 +815,8 @@ impl Gateway {
                         (Err(_), _) => return,
                     },
                     _ = keepalive.tick() => Bytes::from_static(b": keep-alive\n\n"),
+                    // custos is stopping: the stream ends, the client reconnects later.
+                    _ = stopping.wait_for(|s| *s) => return,
                 };
                 // The client closed the stream: that ends it.
                 if tx.send(out).await.is_err() {
@@ -943,12 +946,18 @@ impl Gateway {
                 }
             }
         };
+        let mut stopping = self.protect.stopping.subscribe();
         tokio::select! {
             out = self.tools_call_inner(auth, scope, session, params, relay) => out,
             () = killed => Err((
                 StatusCode::OK,
                 jsonrpc::DENIED,
                 format!("cancelled: the kill switch was pulled for agent `{}`", auth.agent),
+            )),
+            _ = stopping.wait_for(|s| *s) => Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                jsonrpc::UPSTREAM_ERROR,
+                "cancelled: custos is stopping; call again once it is back".into(),
             )),
         }
     }
@@ -988,10 +997,10 @@ impl Gateway {
         // Stateless requests have no session: the agent's calls form one running session, so a
         // flow rule cannot be dodged by leaving the session era.
         let session_key = match session {
-            Some(s) => format!("s:{s}"),
+            Some(s) => format!("s:{}", evidence::session_digest(s)),
             None => format!("a:{}", auth.agent),
         };
-        let facts = CallFacts { session: self.protect.session(&session_key), secrets: !secrets.is_empty() };
+        let facts = CallFacts { session: self.session_facts(&session_key).await, secrets: !secrets.is_empty() };
         let (decision, client_error) = match &quarantined {
             Some(why) => (
                 custos_policy::Decision {
@@ -1107,6 +1116,10 @@ impl Gateway {
             staged.durable.await.map_err(|e| unrecorded(e.to_string()))?;
             let reasons = decision.approval.as_ref().map(|a| a.reasons.join("; ")).filter(|r| !r.is_empty());
             self.hold(auth, &tool.server, &tool.name, &decision.policies, reasons, &arguments).await?;
+            // Time passed while the call was held: the agent may have been suspended, the tool
+            // quarantined, or the session may have done what a forbid now holds against this
+            // call. It is decided again, and only a call still allowed goes out.
+            self.recheck_after_approval(auth, &qualified, &arguments, &session_key, session).await?;
             None
         } else {
             Some(staged.durable)
@@ -1155,7 +1168,29 @@ impl Gateway {
                 }
                 Ok(result)
             }
-            Err(UpstreamError::Rpc { code, message, .. }) => Err((StatusCode::OK, code, message)),
+            Err(UpstreamError::Rpc { code, message, .. }) => {
+                // An upstream's error text can quote what it was given (a key it refused, say):
+                // it is scanned like a result.
+                let (clean, hits) = self.protect.scan_message(&message);
+                for h in &hits {
+                    let e = Event::new(
+                        evidence::agent_actor(&auth.agent),
+                        Some(auth.agent.clone()),
+                        &DlpHit {
+                            server: tool.server.clone(),
+                            tool: tool.name.clone(),
+                            direction: custos_core::protect::Direction::Result,
+                            rule: h.rule.clone(),
+                            path: "/error/message".into(),
+                            action: if self.protect.cfg.redact_results { "redacted" } else { "recorded" }.into(),
+                        },
+                    );
+                    if let Err(e) = self.append(e).await {
+                        return Err(unrecorded(e));
+                    }
+                }
+                Err((StatusCode::OK, code, clean))
+            }
             Err(e) => {
                 let event = evidence::upstream_error(
                     &auth.agent,
@@ -1171,6 +1206,96 @@ impl Gateway {
                 Err((StatusCode::OK, jsonrpc::UPSTREAM_ERROR, e.to_string()))
             }
         }
+    }
+
+    /// What the session did so far. A session-era session unknown here (custos restarted, its
+    /// sealed id did not) is read back from the ledger's `session_tools` projection once.
+    async fn session_facts(&self, key: &str) -> custos_policy::SessionFacts {
+        if let Some(f) = self.protect.known_session(key) {
+            return f;
+        }
+        let mut facts = custos_policy::SessionFacts::default();
+        if let Some(digest) = key.strip_prefix("s:") {
+            match self.store.session_tools(digest).await {
+                Ok(tools) => {
+                    let engine = self.engine();
+                    for (server, tool) in tools {
+                        match engine.tool(&format!("{server}.{tool}")) {
+                            Some(m) => facts.record(m),
+                            // A tool no longer served still counts as called.
+                            None => {
+                                facts.tools.insert(format!("{server}.{tool}"));
+                                facts.calls = facts.calls.saturating_add(1);
+                            }
+                        }
+                    }
+                }
+                Err(e) => eprintln!("custos: gateway: reading a session's history failed: {e}"),
+            }
+        }
+        self.protect.load_session(key, facts.clone());
+        facts
+    }
+
+    /// The checks a held call must pass again once approved: the agent still active, the tool
+    /// still callable, and the policies (with the session as it is now) not denying it. A
+    /// failure is recorded as a `gateway.decision` deny naming why.
+    async fn recheck_after_approval(
+        &self,
+        auth: &Authenticated,
+        qualified: &str,
+        arguments: &Value,
+        session_key: &str,
+        session: Option<&str>,
+    ) -> Result<(), (StatusCode, i64, String)> {
+        let engine = self.engine();
+        let Some(tool) = engine.tool(qualified) else {
+            return Err((StatusCode::OK, jsonrpc::DENIED, format!("denied: tool `{qualified}` is gone")));
+        };
+        let why = match self.verifier.agent(&auth.agent) {
+            Some(a) if a.state == custos_core::registry::AgentState::Active => None,
+            Some(a) => Some((jsonrpc::FORBIDDEN, format!("agent `{}` is {} now", auth.agent, a.state))),
+            None => Some((jsonrpc::FORBIDDEN, format!("agent `{}` is no longer registered", auth.agent))),
+        };
+        let why = match why {
+            Some(w) => Some(w),
+            None => match self.protect.callable(qualified) {
+                Err(q) => Some((jsonrpc::DENIED, q)),
+                Ok(()) => {
+                    let secrets = !self.protect.scan(arguments).is_empty();
+                    let facts = CallFacts { session: self.session_facts(session_key).await, secrets };
+                    match engine.decide_in(&principal(auth), qualified, arguments, &facts) {
+                        Ok(d) if d.outcome() != Outcome::Deny => None,
+                        Ok(d) if d.policies.is_empty() => Some((
+                            jsonrpc::DENIED,
+                            d.note.unwrap_or_else(|| "no policy permits this call any more".into()),
+                        )),
+                        Ok(d) => Some((jsonrpc::DENIED, format!("denied by policy {}", d.policies.join(", ")))),
+                        Err(e) => Some((jsonrpc::DENIED, e.to_string())),
+                    }
+                }
+            },
+        };
+        let Some((code, why)) = why else { return Ok(()) };
+        let note = format!("approved, then re-checked before forwarding: {why}");
+        let record = evidence::Decision {
+            agent: &auth.agent,
+            credential: &auth.credential,
+            session,
+            server: &tool.server,
+            tool: &tool.name,
+            outcome: Outcome::Deny.as_str(),
+            enforced: true,
+            policies: &[],
+            note: Some(&note),
+            arguments,
+            salt: &self.salt,
+            decide_us: 0,
+        };
+        if let Err(e) = self.append(record.event()).await {
+            eprintln!("custos: gateway: recording a re-checked denial failed: {e}");
+        }
+        Err((StatusCode::OK, code, format!("denied: the call was approved, but {why}; it was not made")))
     }
 
     /// Holds a call until a human decides, the timeout passes, or the kill switch cancels it
@@ -1336,6 +1461,25 @@ impl Gateway {
             let _ = h.reply.send(protect::Verdict { outcome, note });
         }
         Ok(n)
+    }
+
+    /// Stops the gateway's own waiting so the server can shut down promptly: held calls are
+    /// cancelled and recorded (`approval.decided`, cancelled), calls in flight end with an
+    /// error saying custos is stopping, and event streams close.
+    pub async fn stop(&self) {
+        let _ = self.protect.stopping.send(true);
+        let held: Vec<(String, protect::Held)> =
+            self.protect.held.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+        for (id, h) in held {
+            let note = Some("custos stopped while the call was held; the call was not made".to_string());
+            let outcome = ApprovalOutcome::Cancelled;
+            let d = decided(&id, &h.server, &h.tool, outcome, note.clone());
+            // Not recorded now: the next start finds it pending and records it then.
+            if let Err(e) = self.record_verdict(h.agent.as_str(), d, Actor::system()).await {
+                eprintln!("custos: gateway: recording a cancelled approval at stop failed: {e}");
+            }
+            let _ = h.reply.send(protect::Verdict { outcome, note });
+        }
     }
 
     /// Every tool's pin state.

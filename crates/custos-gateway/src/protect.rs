@@ -61,6 +61,8 @@ pub struct Protect {
     pub(crate) held: Mutex<HashMap<String, Held>>,
     /// Fires with an agent id when the kill switch is pulled for it.
     pub(crate) kills: tokio::sync::broadcast::Sender<AgentId>,
+    /// True once the gateway is stopping: calls in flight and streams end.
+    pub(crate) stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Protect {
@@ -81,6 +83,7 @@ impl Protect {
             sessions: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
             kills: tokio::sync::broadcast::channel(64).0,
+            stopping: tokio::sync::watch::channel(false).0,
         })
     }
 
@@ -268,22 +271,33 @@ impl Protect {
         hits
     }
 
+    /// Secrets in a free-text message (an upstream's error), redacted when configured to.
+    pub fn scan_message(&self, text: &str) -> (String, Vec<custos_core::scan::secrets::Hit>) {
+        let (redacted, hits) = self.dlp.redact_str(text);
+        if self.cfg.redact_results { (redacted, hits) } else { (text.to_string(), hits) }
+    }
+
     /// The facts of a session so far (empty for a new one).
     pub fn session(&self, key: &str) -> SessionFacts {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(key).map(|(f, _)| f.clone()).unwrap_or_default()
+        self.known_session(key).unwrap_or_default()
+    }
+
+    /// The facts of a session this process has seen.
+    pub fn known_session(&self, key: &str) -> Option<SessionFacts> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(key).map(|(f, _)| f.clone())
+    }
+
+    /// Remembers a session read back from the ledger (unless calls got there first).
+    pub fn load_session(&self, key: &str, facts: SessionFacts) {
+        let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        make_room(&mut s, key);
+        s.entry(key.to_string()).or_insert_with(|| (facts, Instant::now()));
     }
 
     /// Adds a forwarded call to its session's facts.
     pub fn record_call(&self, key: &str, tool: &custos_policy::ToolManifest) {
         let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        if s.len() >= MAX_SESSIONS && !s.contains_key(key) {
-            // Forget the idlest eighth at once, so eviction is rare rather than per call.
-            let mut ages: Vec<(Instant, String)> = s.iter().map(|(k, (_, t))| (*t, k.clone())).collect();
-            ages.sort();
-            for (_, k) in ages.into_iter().take(MAX_SESSIONS / 8) {
-                s.remove(&k);
-            }
-        }
+        make_room(&mut s, key);
         let entry = s.entry(key.to_string()).or_insert_with(|| (SessionFacts::default(), Instant::now()));
         entry.0.record(tool);
         entry.1 = Instant::now();
@@ -309,6 +323,19 @@ impl Protect {
             out.insert("untrusted-input".into());
         }
         out.into_iter().collect()
+    }
+}
+
+/// Keeps the session map bounded: when full, the idlest eighth is forgotten at once, so
+/// eviction is rare rather than per call. (A forgotten session-era session is read back from
+/// the ledger on its next call.)
+fn make_room(s: &mut HashMap<String, (SessionFacts, Instant)>, key: &str) {
+    if s.len() >= MAX_SESSIONS && !s.contains_key(key) {
+        let mut ages: Vec<(Instant, String)> = s.iter().map(|(k, (_, t))| (*t, k.clone())).collect();
+        ages.sort();
+        for (_, k) in ages.into_iter().take(MAX_SESSIONS / 8) {
+            s.remove(&k);
+        }
     }
 }
 

@@ -219,4 +219,7 @@ pub trait ProtectStore: Store {
 
     /// One held call.
     async fn approval(&self, id: &str) -> Result<Option<custos_core::protect::ApprovalRecord>, StoreError>;
+
+    /// The (server, tool) pairs the MCP session with this digest was allowed to call, in order.
+    async fn session_tools(&self, session: &str) -> Result<Vec<(String, String)>, StoreError>;
 }

@@ -31,7 +31,12 @@ impl Projection for Protect {
     }
 
     fn tables(&self) -> &'static [(&'static str, &'static str)] {
-        &[("tool_pins", "server, tool"), ("tool_use", "agent, server, tool"), ("approvals", "id")]
+        &[
+            ("tool_pins", "server, tool"),
+            ("tool_use", "agent, server, tool"),
+            ("approvals", "id"),
+            ("session_tools", "session, server, tool"),
+        ]
     }
 
     fn apply(&self, tx: &Transaction<'_>, index: u64, event: &Event) -> rusqlite::Result<()> {
@@ -115,6 +120,23 @@ impl Projection for Protect {
                     .execute(params![p.id, p.outcome.as_str(), ts, event.actor.id.as_str(), p.note])?;
                 if n == 0 {
                     return Err(invariant(format!("protect: approval `{}` is not pending", p.id)));
+                }
+                Ok(())
+            }
+            EventKind::GatewayDecision => {
+                // Only calls that went out count (allowed, or decided in shadow mode); a held
+                // call's session is not known to its approval, so it is not counted here.
+                let d = &event.data;
+                let str_of = |k: &str| d.get(k).and_then(serde_json::Value::as_str);
+                let went_out = str_of("decision") == Some("allow")
+                    || d.get("enforced").and_then(serde_json::Value::as_bool) == Some(false);
+                if let (true, Some(session), Some(server), Some(tool)) =
+                    (went_out, str_of("session"), str_of("server"), str_of("tool"))
+                {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO session_tools (session, server, tool, first_idx) VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![session, server, tool, index as i64])?;
                 }
                 Ok(())
             }
@@ -214,4 +236,12 @@ pub(crate) fn approvals(conn: &Connection, pending_only: bool) -> Result<Vec<App
 pub(crate) fn approval(conn: &Connection, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
     let sql = format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1");
     Ok(conn.prepare_cached(&sql)?.query_row([id], approval_row).optional()?)
+}
+
+/// The (server, tool) pairs a session (by its digest) was allowed to call.
+pub(crate) fn session_tools(conn: &Connection, session: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT server, tool FROM session_tools WHERE session = ?1 ORDER BY first_idx")?;
+    let rows = stmt.query_map([session], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

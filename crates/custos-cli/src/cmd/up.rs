@@ -90,7 +90,16 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> CliResult<Code> {
         }
         println!("stop with Ctrl-C (SIGINT) or SIGTERM; pending appends are flushed first");
     }
-    custos_server::serve(listener, state, shutdown_signal())
+    // On a signal the gateway first ends its own waits (held calls are cancelled and recorded,
+    // calls in flight and event streams end), so the graceful shutdown does not wait on them.
+    let gateway = state.gateway.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        if let Some(g) = gateway {
+            g.stop().await;
+        }
+    };
+    custos_server::serve(listener, state, shutdown)
         .await
         .map_err(|e| CliError::env(anyhow!("the server failed: {e}")))?;
     let size = custos_store::Store::size(store.as_ref()).await.ok();

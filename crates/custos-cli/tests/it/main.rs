@@ -11,9 +11,11 @@
 
 mod bad_input;
 mod config;
+mod controls;
 mod gateway;
 mod init;
 mod ledger;
+mod protect;
 mod registry;
 mod server;
 mod stdin;

@@ -43,3 +43,13 @@ CREATE TABLE approvals (
     idx        INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX approvals_pending ON approvals (state) WHERE state = 'pending';
+
+-- The tools each MCP session (named by the digest decisions carry) was allowed to call, so the
+-- flow policies' `context.session` survives a restart of the gateway as the sealed session does.
+CREATE TABLE session_tools (
+    session   TEXT NOT NULL,
+    server    TEXT NOT NULL,
+    tool      TEXT NOT NULL,
+    first_idx INTEGER NOT NULL,
+    PRIMARY KEY (session, server, tool)
+) STRICT, WITHOUT ROWID;

@@ -569,4 +569,9 @@ impl crate::ProtectStore for SqliteStore {
         let id = id.to_string();
         self.read(move |c| crate::protect::approval(c, &id)).await
     }
+
+    async fn session_tools(&self, session: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let session = session.to_string();
+        self.read(move |c| crate::protect::session_tools(c, &session)).await
+    }
 }
