@@ -165,6 +165,7 @@ fn main() -> Result<()> {
                 idx: 0,
                 updated: now,
                 manifest: json!({}),
+                labels: Vec::new(),
             })
             .collect(),
     );

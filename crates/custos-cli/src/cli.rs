@@ -127,6 +127,20 @@ pub enum ToolsCommand {
     /// Accept the manifest a quarantined tool is listed with now: it is pinned and callable
     /// again (policy permitting).
     Approve(ToolApproveArgs),
+    /// Set the labels of a tool (replacing those set before; none clears them). Flow policies
+    /// see them as `resource.labels` and, once called, in `context.session.labels`.
+    Label(ToolLabelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ToolLabelArgs {
+    /// The tool as `SERVER.TOOL`.
+    pub tool: String,
+    /// The labels, e.g. `sensitive` or `egress` (also `untrusted-input`, `destructive`, or your own).
+    pub labels: Vec<String>,
+    /// Why (recorded in the event).
+    #[arg(long)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Args)]

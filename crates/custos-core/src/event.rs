@@ -96,6 +96,7 @@ fn validate_map(kind: EventKind, data: &Map<String, Value>) -> Result<(), CoreEr
         EventKind::ToolQuarantined => typed::<crate::protect::ToolQuarantined>(data, check),
         EventKind::ToolApproved => typed::<crate::protect::ToolApproved>(data, check),
         EventKind::ToolFinding => typed::<crate::protect::ToolFinding>(data, check),
+        EventKind::ToolLabeled => typed::<crate::protect::ToolLabeled>(data, check),
         EventKind::DlpHit => typed::<crate::protect::DlpHit>(data, check),
         EventKind::GatewayFirstUse => typed::<crate::protect::GatewayFirstUse>(data, check),
         EventKind::ApprovalRequested => typed::<crate::protect::ApprovalRequested>(data, check),

@@ -68,6 +68,7 @@ kinds! {
     // Added after DESIGN.md §3.3 (extended, never renamed):
     GatewayUpstreamError => "gateway.upstream_error",
     ToolFinding => "tool.finding",
+    ToolLabeled => "tool.labeled",
 }
 
 /// Every kind's wire name, comma-separated (for messages and help).
@@ -100,7 +101,7 @@ mod tests {
 
     #[test]
     fn every_kind_round_trips_through_its_name() {
-        assert_eq!(EventKind::ALL.len(), 31);
+        assert_eq!(EventKind::ALL.len(), 32);
         for k in EventKind::ALL {
             assert_eq!(k.as_str().parse::<EventKind>().ok(), Some(*k));
         }

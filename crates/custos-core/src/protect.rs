@@ -97,6 +97,19 @@ pub struct ToolFinding {
     pub quarantined: bool,
 }
 
+/// `tool.labeled`: an operator set the labels of a tool (`custos tools label`); they join
+/// those from config and annotations in every decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolLabeled {
+    pub server: String,
+    pub tool: String,
+    /// The whole set now (empty: none set by an operator).
+    pub labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 /// Where a DLP hit was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -197,6 +210,9 @@ impl Payload for ToolApproved {
 impl Payload for ToolFinding {
     const KIND: EventKind = EventKind::ToolFinding;
 }
+impl Payload for ToolLabeled {
+    const KIND: EventKind = EventKind::ToolLabeled;
+}
 impl Payload for DlpHit {
     const KIND: EventKind = EventKind::DlpHit;
 }
@@ -260,6 +276,16 @@ pub struct ToolPin {
     pub updated: Timestamp,
     /// The approved manifest (`{}` for a tool never approved).
     pub manifest: Value,
+    /// Labels an operator set (`custos tools label`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+}
+
+/// Whether `s` may be a tool label: 1–32 of `[a-z0-9-]`, starting with a letter or digit.
+pub fn valid_label(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
 }
 
 /// One row of `approvals`.

@@ -1482,6 +1482,41 @@ impl Gateway {
         }
     }
 
+    /// Sets the labels an operator gives a tool (replacing the set): `tool.labeled`, then the
+    /// policies are rebuilt with them.
+    pub async fn label_tool(
+        &self,
+        qualified: &str,
+        labels: Vec<String>,
+        actor: Actor,
+        note: Option<String>,
+    ) -> Result<ToolPin, GatewayError> {
+        let Some(pin) = self.protect.pin(qualified) else {
+            return Err(GatewayError::NotFound(format!("no tool `{qualified}` has been seen")));
+        };
+        if let Some(bad) = labels.iter().find(|l| !custos_core::protect::valid_label(l)) {
+            return Err(GatewayError::Config(format!(
+                "`{bad}` is not a label: 1-32 of a-z, 0-9 and `-` (e.g. {})",
+                config::LABELS.join(", ")
+            )));
+        }
+        let mut labels = labels;
+        labels.sort();
+        labels.dedup();
+        let event = Event::new(
+            actor,
+            None,
+            &custos_core::protect::ToolLabeled { server: pin.server.clone(), tool: pin.tool.clone(), labels, note },
+        );
+        self.append(event).await.map_err(GatewayError::Evidence)?;
+        let pins = self.store.tool_pins().await.map_err(|e| GatewayError::Evidence(e.to_string()))?;
+        self.protect.load_pins(pins);
+        if let Err(e) = self.reload().await {
+            eprintln!("custos: gateway: `{qualified}` labelled, but the reload after it was refused: {e}");
+        }
+        self.protect.pin(qualified).ok_or_else(|| GatewayError::NotFound(format!("no tool `{qualified}`")))
+    }
+
     /// Every tool's pin state.
     pub fn tool_pins(&self) -> Vec<ToolPin> {
         self.protect.pins()

@@ -313,9 +313,13 @@ impl Protect {
         self.used.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("{agent}\n{qualified}"));
     }
 
-    /// Labels of a tool: from `[protect.labels]` and from its MCP annotations.
+    /// Labels of a tool: from `[protect.labels]`, from `custos tools label`, and from its MCP
+    /// annotations.
     pub fn labels(&self, qualified: &str, annotations: &Value) -> Vec<String> {
         let mut out: BTreeSet<String> = self.cfg.labels.get(qualified).into_iter().flatten().cloned().collect();
+        if let Some(p) = self.pins.read().unwrap_or_else(|e| e.into_inner()).get(qualified) {
+            out.extend(p.labels.iter().cloned());
+        }
         if annotations.get("destructiveHint").and_then(Value::as_bool) == Some(true) {
             out.insert("destructive".into());
         }

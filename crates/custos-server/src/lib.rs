@@ -41,7 +41,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use extract::ACTOR_HEADER;
 pub use routes::ledger::{CheckpointView, ConsistencyView, LedgerSummary, ProofView, VerifyView};
-pub use routes::protect::{DEFAULT_KILL_REASON, Decision, KillRequest, Killed};
+pub use routes::protect::{DEFAULT_KILL_REASON, Decision, KillRequest, Killed, LabelRequest};
 
 /// The syntax of an agent id (custos_core::AgentId), as a regular expression.
 pub const AGENT_ID_PATTERN: &str = "^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$";
@@ -167,6 +167,7 @@ pub fn router(state: Arc<AppState>) -> (Router, openapi::OpenApi) {
         .routes(routes!(routes::protect::deny))
         .routes(routes!(routes::protect::tools))
         .routes(routes!(routes::protect::approve_tool))
+        .routes(routes!(routes::protect::label_tool))
         .split_for_parts();
     add_common_responses(&mut api);
     let json = api.to_json().unwrap_or_default();

@@ -6,7 +6,7 @@ use custos_core::{
     Event, EventKind, Timestamp,
     protect::{
         ApprovalDecided, ApprovalRecord, ApprovalRequested, GatewayFirstUse, PinState, ToolApproved, ToolChange,
-        ToolChanged, ToolPin, ToolPinned, ToolQuarantined,
+        ToolChanged, ToolLabeled, ToolPin, ToolPinned, ToolQuarantined,
     },
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -76,6 +76,17 @@ impl Projection for Protect {
                      pending_digest = COALESCE(?3, pending_digest), reason = ?4, idx = ?5, updated = ?6",
                 )?
                 .execute(params![p.server, p.tool, p.digest, p.reason, index as i64, ts])?;
+                Ok(())
+            }
+            EventKind::ToolLabeled => {
+                let p: ToolLabeled = payload(event)?;
+                let labels = serde_json::to_string(&p.labels).map_err(|e| invariant(e.to_string()))?;
+                let n = tx
+                    .prepare_cached("UPDATE tool_pins SET labels = ?3 WHERE server = ?1 AND tool = ?2")?
+                    .execute(params![p.server, p.tool, labels])?;
+                if n == 0 {
+                    return Err(invariant(format!("protect: no tool `{}.{}` has been seen", p.server, p.tool)));
+                }
                 Ok(())
             }
             EventKind::GatewayFirstUse => {
@@ -172,7 +183,7 @@ fn ts(s: String) -> rusqlite::Result<Timestamp> {
 /// Every pinned tool.
 pub(crate) fn tool_pins(conn: &Connection) -> Result<Vec<ToolPin>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT server, tool, state, digest, pending_digest, reason, idx, updated, manifest FROM tool_pins \
+        "SELECT server, tool, state, digest, pending_digest, reason, idx, updated, manifest, labels FROM tool_pins \
          ORDER BY server, tool",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -188,6 +199,8 @@ pub(crate) fn tool_pins(conn: &Connection) -> Result<Vec<ToolPin>, StoreError> {
             updated: ts(r.get(7)?)?,
             manifest: serde_json::from_str(&r.get::<_, String>(8)?)
                 .map_err(|e| invariant(format!("tool_pins: manifest: {e}")))?,
+            labels: serde_json::from_str(&r.get::<_, String>(9)?)
+                .map_err(|e| invariant(format!("tool_pins: labels: {e}")))?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

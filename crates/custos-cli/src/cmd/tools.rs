@@ -26,17 +26,23 @@ pub async fn run(cli: &Cli, cmd: &ToolsCommand) -> CliResult<Code> {
                 list(&pins);
             }
         }
-        ToolsCommand::Approve(args) => {
-            // Checked here so a typo is exit 3 with the expected shape, not a 404 from the server.
-            match args.tool.split_once('.') {
-                Some((server, tool)) if !server.is_empty() && !tool.is_empty() => {}
-                _ => {
-                    return Err(CliError::input(anyhow!(
-                        "`{}` is not SERVER.TOOL (e.g. `github.create_issue`; see `custos tools list`)",
-                        args.tool
-                    )));
-                }
+        ToolsCommand::Label(args) => {
+            qualified(&args.tool)?;
+            let actor = actor(cli)?;
+            let remote = Remote::connect(cli, &file, "custos tools label")?;
+            let path = format!("/api/v1/tools/{}/labels", enc(&args.tool));
+            let body = custos_server::LabelRequest { labels: args.labels.clone(), note: args.note.clone() };
+            let pin: ToolPin = remote.send(reqwest::Method::POST, &path, &actor, Some(&body)).await?;
+            if cli.json {
+                print_json(&pin);
+            } else if pin.labels.is_empty() {
+                println!("`{}.{}` has no operator labels now", pin.server, pin.tool);
+            } else {
+                println!("`{}.{}` is labelled {}", pin.server, pin.tool, pin.labels.join(", "));
             }
+        }
+        ToolsCommand::Approve(args) => {
+            qualified(&args.tool)?;
             let actor = actor(cli)?;
             let remote = Remote::connect(cli, &file, "custos tools approve")?;
             let path = format!("/api/v1/tools/{}/approve", enc(&args.tool));
@@ -59,6 +65,16 @@ pub async fn run(cli: &Cli, cmd: &ToolsCommand) -> CliResult<Code> {
     Ok(Code::Ok)
 }
 
+/// Checked here so a typo is exit 3 with the expected shape, not a 404 from the server.
+fn qualified(tool: &str) -> CliResult<()> {
+    match tool.split_once('.') {
+        Some((server, name)) if !server.is_empty() && !name.is_empty() => Ok(()),
+        _ => Err(CliError::input(anyhow!(
+            "`{tool}` is not SERVER.TOOL (e.g. `github.create_issue`; see `custos tools list`)"
+        ))),
+    }
+}
+
 fn list(pins: &[ToolPin]) {
     let rows = pins
         .iter()
@@ -71,11 +87,12 @@ fn list(pins: &[ToolPin]) {
                 format!("{}.{}", p.server, p.tool),
                 p.state.as_str().to_string(),
                 digest,
+                if p.labels.is_empty() { "-".into() } else { p.labels.join(",") },
                 p.reason.as_deref().map_or_else(|| "-".into(), cell),
             ]
         })
         .collect();
-    table(&["SERVER.TOOL", "STATE", "DIGEST", "REASON"], rows);
+    table(&["SERVER.TOOL", "STATE", "DIGEST", "LABELS", "REASON"], rows);
 }
 
 /// The first 12 hex digits of a `sha256:` digest: enough to tell two manifests apart by eye.

@@ -1153,3 +1153,64 @@ fn first_use_is_recorded_once_per_agent_and_tool_across_restarts() {
     );
     assert_eq!(of_kind(&events, "gateway.decision").len(), 7);
 }
+
+/// Labels set with `custos tools label` (recorded as `tool.labeled`) feed the flow policies like
+/// configured ones: labelling `send_webhook` as egress makes the forbid apply; clearing it lifts
+/// it. A label that is not one is refused.
+#[test]
+fn labels_set_by_an_operator_drive_the_flow_policy() {
+    let mut f = Fixture::new(false, &[("ops/alice", true)]);
+    let log = f.root().join("flow.calls.jsonl");
+    let config = format!(
+        "{}\n[protect.labels]\n\"flow.read_secret_doc\" = [\"sensitive\"]\n",
+        py_server("flow", "flow_server.py", &[&log.display().to_string()])
+    );
+    let policy = r#"@id("flow-tools")
+permit(principal, action in [Action::"flow.read_secret_doc", Action::"flow.send_webhook"], resource);
+@id("no-egress-after-sensitive")
+forbid(principal, action in Action::"CallTool", resource)
+when { resource.labels.contains("egress") && context.session.labels.contains("sensitive") };
+"#;
+    f.start(&config, policy, &[]);
+    let url = f.url("/mcp");
+    let read = json!({"name": "q3-forecast"}).to_string();
+    let send = json!({"url": "https://hooks.example/x", "body": "hello"}).to_string();
+    let session = |f: &Fixture| {
+        py_client(&via(
+            &url,
+            f.token("ops/alice"),
+            "legacy",
+            &["call", "flow.read_secret_doc", &read, "call", "flow.send_webhook", &send],
+        ))
+    };
+    // Not labelled yet: the send after the read is allowed.
+    let run = session(&f);
+    assert_result_text(call_answer(&run, 1), "sent 5 bytes to https://hooks.example/x");
+
+    let out = operator(&f, &["--json", "tools", "label", "flow.send_webhook", "egress", "--note", "posts outside"]);
+    let pin: Value = serde_json::from_str(out.stdout.trim()).expect("a ToolPin");
+    assert_eq!(pin["labels"], json!(["egress"]), "{pin}");
+    let listed = operator(&f, &["tools", "list"]).stdout;
+    assert!(listed.contains("egress"), "{listed}");
+    let run = session(&f);
+    assert_denied(call_answer(&run, 1), -32001, "denied by policy no-egress-after-sensitive");
+
+    // Not a label: refused, nothing recorded.
+    let http = Http::new();
+    let body = Some(json!({"labels": ["Egress!"]}));
+    let r = api(&http, &f.server().url, &f.admin, "POST", "/api/v1/tools/flow.send_webhook/labels", body, None);
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("is not a label"), "{}", r.text);
+
+    // Cleared: allowed again.
+    operator(&f, &["tools", "label", "flow.send_webhook"]);
+    let run = session(&f);
+    assert_result_text(call_answer(&run, 1), "sent 5 bytes to https://hooks.example/x");
+    f.stop();
+    let events = f.events();
+    let labeled = of_kind(&events, "tool.labeled");
+    assert_eq!(labeled.len(), 2, "{labeled:?}");
+    assert_eq!(labeled[0]["data"]["labels"], json!(["egress"]));
+    assert_eq!(labeled[0]["data"]["note"], "posts outside");
+    assert_eq!(labeled[1]["data"]["labels"], json!([]));
+}

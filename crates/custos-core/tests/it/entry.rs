@@ -60,6 +60,7 @@ fn data_for(kind: EventKind) -> serde_json::Value {
             "server": "fs", "tool": "read", "direction": "result", "rule": "canary", "path": "/content/0/text",
             "action": "redacted",
         }),
+        EventKind::ToolLabeled => json!({"server": "fs", "tool": "read", "labels": ["sensitive"]}),
         EventKind::GatewayFirstUse => json!({"server": "fs", "tool": "read", "decision": "allow"}),
         EventKind::ApprovalRequested => json!({
             "id": "apr_1", "server": "fs", "tool": "read", "policies": ["p1"], "args_digest": "sha256:02",
@@ -92,7 +93,7 @@ fn good() -> String {
 
 #[test]
 fn every_kind_round_trips() {
-    assert_eq!(EventKind::ALL.len(), 31);
+    assert_eq!(EventKind::ALL.len(), 32);
     for &kind in EventKind::ALL {
         for agent in [false, true] {
             let ev = event(kind, agent);

@@ -174,6 +174,39 @@ pub async fn approve_tool(
     Ok(Json(g.approve_tool(&qualified, actor, d.note).await?))
 }
 
+/// The body of `POST /api/v1/tools/{qualified}/labels`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelRequest {
+    /// The whole set (replaces what an operator set before; empty clears it), e.g.
+    /// `["sensitive"]`. Each 1-32 of `a-z`, `0-9`, `-`.
+    pub labels: Vec<String>,
+    /// Why (recorded in the event).
+    #[serde(default)]
+    #[schema(max_length = 2048, pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$")]
+    pub note: Option<String>,
+}
+
+/// Set the labels an operator gives a tool (`untrusted-input`, `sensitive`, `egress`,
+/// `destructive`, or your own); flow policies see them as `resource.labels` and
+/// `context.session.labels`.
+#[utoipa::path(post, path = "/api/v1/tools/{qualified}/labels", tag = "protect", request_body = LabelRequest,
+    params(("qualified" = String, Path, description = "`server.tool`, percent-encoded")),
+    responses((status = 200, description = "Labelled", body = ToolPin),
+              (status = 404, description = "No such tool has been seen", body = ErrorBody),
+              (status = 409, description = "A label is not valid; or no gateway runs", body = ErrorBody),
+              (status = 503, description = "The ledger could not record it", body = ErrorBody)))]
+pub async fn label_tool(
+    State(st): St,
+    ApiActor(actor): ApiActor,
+    ApiPath(qualified): ApiPath<String>,
+    ApiJson(r): ApiJson<LabelRequest>,
+) -> ApiResult<ToolPin> {
+    check_text("note", r.note.as_deref())?;
+    let g = gateway(&st)?;
+    Ok(Json(g.label_tool(&qualified, r.labels, actor, r.note).await?))
+}
+
 /// The body of `POST /api/v1/gateway/kill`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -11,6 +11,8 @@ CREATE TABLE tool_pins (
     digest         TEXT NOT NULL,
     -- The approved manifest (canonical JSON), for the diff when the server changes it.
     manifest       TEXT NOT NULL,
+    -- Labels an operator set (JSON array).
+    labels         TEXT NOT NULL DEFAULT '[]',
     pending_digest TEXT,
     reason         TEXT,
     idx            INTEGER NOT NULL,
