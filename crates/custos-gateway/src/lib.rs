@@ -1115,11 +1115,13 @@ impl Gateway {
         let durable = if hold {
             staged.durable.await.map_err(|e| unrecorded(e.to_string()))?;
             let reasons = decision.approval.as_ref().map(|a| a.reasons.join("; ")).filter(|r| !r.is_empty());
-            self.hold(auth, &tool.server, &tool.name, &decision.policies, reasons, &arguments).await?;
+            // Boxed: held calls are rare, and inline this state would make every call's future
+            // (moved and boxed on the 2026-07-28 path) several times larger.
+            Box::pin(self.hold(auth, &tool.server, &tool.name, &decision.policies, reasons, &arguments)).await?;
             // Time passed while the call was held: the agent may have been suspended, the tool
             // quarantined, or the session may have done what a forbid now holds against this
             // call. It is decided again, and only a call still allowed goes out.
-            self.recheck_after_approval(auth, &qualified, &arguments, &session_key, session).await?;
+            Box::pin(self.recheck_after_approval(auth, &qualified, &arguments, &session_key, session)).await?;
             None
         } else {
             Some(staged.durable)
