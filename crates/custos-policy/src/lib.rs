@@ -327,11 +327,13 @@ impl Engine {
         let action = uid("Action", tool)?;
         let input = schema::context_input(manifest, arguments).map_err(PolicyError::Evaluate)?;
         let context = facts::context(input, facts).map_err(PolicyError::Evaluate)?;
-        let request =
-            Request::new(uid("Agent", &principal.id)?, action, uid("Tool", tool)?, context, Some(&self.schema))
-                // Cedar's message quotes the whole context, arguments included, and this text
-                // reaches evidence, where arguments never go in clear.
-                .map_err(|_| PolicyError::Evaluate("the call does not match the generated schema".into()))?;
+        // Not validated against the schema per call (a quarter of a decision's cost): the
+        // context is built from that schema by `context_input` and `facts::context`, and what
+        // would still not fit shows up as an evaluation error, which fails closed below.
+        let request = Request::new(uid("Agent", &principal.id)?, action, uid("Tool", tool)?, context, None)
+            // Cedar's message quotes the whole context, arguments included, and this text
+            // reaches evidence, where arguments never go in clear.
+            .map_err(|_| PolicyError::Evaluate("the call does not match the generated schema".into()))?;
         let entities = self.entities(principal, manifest)?;
         let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
         // Cedar reports the determining policies as a set; sorted, decisions read the same
@@ -340,7 +342,13 @@ impl Engine {
         determining.sort_unstable();
         let policies: Vec<String> = determining.iter().map(|id| id.to_string()).collect();
         let errors: Vec<String> = response.diagnostics().errors().map(|e| e.to_string()).collect();
-        let permitted = response.decision() == CedarDecision::Allow;
+        // Cedar skips a policy whose evaluation fails. For a permit that is a deny already; a
+        // forbid that could not be evaluated might have applied, so the call is denied.
+        let forbid_failed = response.diagnostics().errors().any(|e| {
+            let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
+            self.policies.policy(e.policy_id()).is_none_or(|p| p.effect() == cedar_policy::Effect::Forbid)
+        });
+        let permitted = response.decision() == CedarDecision::Allow && !forbid_failed;
         let approval = if permitted { self.approval(&determining) } else { None };
         let mut note = match (permitted, policies.is_empty(), errors.is_empty()) {
             (false, true, true) => Some("no policy permits this call (default deny)".to_string()),

@@ -201,3 +201,30 @@ fn a_changed_agent_is_decided_on_its_new_attributes() {
         );
     }
 }
+
+/// A forbid that fails at evaluation (here an overflow on the caller's own number) might have
+/// applied: the call is denied, whatever permits it. A permit that fails simply does not permit.
+#[test]
+fn a_forbid_that_cannot_be_evaluated_denies() {
+    let e = engine(
+        r#"@id("all") permit(principal, action, resource);
+@id("no-big-heads") forbid(principal, action == Action::"fs.read_file", resource)
+  when { context.input has head && context.input.head + 9223372036854775807 > 0 };"#,
+    )
+    .unwrap();
+    let d = e.decide(&agent("prod", &[]), "fs.read_file", &json!({"path": "/a", "head": 5})).unwrap();
+    assert!(!d.allowed, "{d:?}");
+    assert!(d.note.as_deref().unwrap_or("").contains("no-big-heads"), "{d:?}");
+    // Without the argument the forbid evaluates (to false): allowed.
+    let d = e.decide(&agent("prod", &[]), "fs.read_file", &json!({"path": "/a"})).unwrap();
+    assert!(d.allowed, "{d:?}");
+    // A failing permit beside a working one: the working one allows.
+    let e = engine(
+        r#"@id("all") permit(principal, action, resource);
+@id("odd") permit(principal, action == Action::"fs.read_file", resource)
+  when { context.input has head && context.input.head + 9223372036854775807 > 0 };"#,
+    )
+    .unwrap();
+    let d = e.decide(&agent("prod", &[]), "fs.read_file", &json!({"path": "/a", "head": 5})).unwrap();
+    assert!(d.allowed, "{d:?}");
+}
