@@ -108,7 +108,41 @@ fn echo_result(msg: &Value) -> Value {
     }
 }
 
+/// A `tools/call` as the bench sends it, read without building a JSON tree: the echo server
+/// is kept lean because it shares the two cores with custos and the load generator.
+#[derive(serde::Deserialize)]
+struct Call<'a> {
+    id: u64,
+    method: &'a str,
+    #[serde(borrow)]
+    params: CallParams<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct CallParams<'a> {
+    #[serde(borrow)]
+    arguments: CallArgs<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct CallArgs<'a> {
+    #[serde(borrow)]
+    message: std::borrow::Cow<'a, str>,
+}
+
+/// The answer to a `tools/call` of `echo`, written straight to text.
+fn echo_call_answer(c: &Call<'_>) -> Option<String> {
+    if c.method != "tools/call" {
+        return None;
+    }
+    let text = serde_json::to_string(&c.params.arguments.message).ok()?;
+    Some(format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{"content":[{{"type":"text","text":{text}}}]}}}}"#, c.id))
+}
+
 async fn echo(body: Bytes) -> Response {
+    if let Some(out) = serde_json::from_slice::<Call<'_>>(&body).ok().as_ref().and_then(echo_call_answer) {
+        return ([("content-type", "application/json")], out).into_response();
+    }
     let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
@@ -126,6 +160,11 @@ fn stdio_echo() -> Result<()> {
     let mut out = std::io::stdout().lock();
     for line in stdin.lock().lines() {
         let line = line?;
+        if let Some(answer) = serde_json::from_str::<Call<'_>>(&line).ok().as_ref().and_then(echo_call_answer) {
+            writeln!(out, "{answer}")?;
+            out.flush()?;
+            continue;
+        }
         let Ok(msg) = serde_json::from_str::<Value>(&line) else { continue };
         let Some(id) = msg.get("id").cloned() else { continue };
         writeln!(out, "{}", json!({"jsonrpc": "2.0", "id": id, "result": echo_result(&msg)}))?;
@@ -234,19 +273,22 @@ async fn load_era(
         let token = token.map(str::to_string);
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
-            // One keep-alive connection per client.
+            // One keep-alive connection per client. The URL is parsed once and the body written
+            // as text: the load generator shares the two cores with what it measures.
             let http = reqwest::Client::builder().pool_max_idle_per_host(1).http1_only().build()?;
-            let session = if era == Era::Session { open_session(&http, &url, token.as_deref()).await? } else { None };
+            let url: reqwest::Url = url.parse()?;
+            let session = if era == Era::Session { open_session(&http, url.as_str(), token.as_deref()).await? } else { None };
             let mut lat = Vec::with_capacity(100_000);
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let body = json!({"jsonrpc": "2.0", "id": n, "method": "tools/call",
-                    "params": {"name": "echo", "arguments": {"message": format!("client {c} call {n}")}}});
+                let body = format!(
+                    r#"{{"jsonrpc":"2.0","id":{n},"method":"tools/call","params":{{"name":"echo","arguments":{{"message":"client {c} call {n}"}}}}}}"#
+                );
                 let mut req = http
-                    .post(&url)
+                    .post(url.clone())
                     .header("content-type", "application/json")
                     .header("accept", "application/json, text/event-stream")
-                    .body(body.to_string());
+                    .body(body);
                 req = match era {
                     Era::Stateless => req
                         .header("mcp-protocol-version", "2026-07-28")
