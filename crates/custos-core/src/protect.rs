@@ -159,6 +159,10 @@ pub struct ApprovalRequested {
     pub args_preview: Value,
     /// When it will be denied if nobody decides.
     pub expires: Timestamp,
+    /// The digest of the MCP session the call belongs to (as `gateway.decision` names it), so
+    /// an approved call counts in that session's history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 /// How a held call ended.

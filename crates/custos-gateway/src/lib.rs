@@ -1117,7 +1117,7 @@ impl Gateway {
             let reasons = decision.approval.as_ref().map(|a| a.reasons.join("; ")).filter(|r| !r.is_empty());
             // Boxed: held calls are rare, and inline this state would make every call's future
             // (moved and boxed on the 2026-07-28 path) several times larger.
-            Box::pin(self.hold(auth, &tool.server, &tool.name, &decision.policies, reasons, &arguments)).await?;
+            Box::pin(self.hold(auth, tool, &decision.policies, reasons, &arguments, session)).await?;
             // Time passed while the call was held: the agent may have been suspended, the tool
             // quarantined, or the session may have done what a forbid now holds against this
             // call. It is decided again, and only a call still allowed goes out.
@@ -1306,12 +1306,13 @@ impl Gateway {
     async fn hold(
         &self,
         auth: &Authenticated,
-        server: &str,
-        tool: &str,
+        manifest: &ToolManifest,
         policies: &[String],
         reason: Option<String>,
         arguments: &Value,
+        session: Option<&str>,
     ) -> Result<(), (StatusCode, i64, String)> {
+        let (server, tool) = (manifest.server.as_str(), manifest.name.as_str());
         let failed = |e: String| {
             (
                 StatusCode::OK,
@@ -1344,6 +1345,7 @@ impl Gateway {
                 args_digest: evidence::args_digest(&self.salt, arguments),
                 args_preview: evidence::preview(arguments),
                 expires,
+                session: session.map(evidence::session_digest),
             },
         );
         if let Err(e) = self.append(requested).await {

@@ -5,8 +5,8 @@
 use custos_core::{
     Event, EventKind, Timestamp,
     protect::{
-        ApprovalDecided, ApprovalRecord, ApprovalRequested, GatewayFirstUse, PinState, ToolApproved, ToolChange,
-        ToolChanged, ToolLabeled, ToolPin, ToolPinned, ToolQuarantined,
+        ApprovalDecided, ApprovalOutcome, ApprovalRecord, ApprovalRequested, GatewayFirstUse, PinState, ToolApproved,
+        ToolChange, ToolChanged, ToolLabeled, ToolPin, ToolPinned, ToolQuarantined,
     },
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -106,8 +106,8 @@ impl Projection for Protect {
                 };
                 let p: ApprovalRequested = payload(event)?;
                 tx.prepare_cached(
-                    "INSERT INTO approvals (id, agent, server, tool, state, reason, requested, expires, idx) \
-                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8)",
+                    "INSERT INTO approvals (id, agent, server, tool, state, reason, requested, expires, idx, session) \
+                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9)",
                 )?
                 .execute(params![
                     p.id,
@@ -117,7 +117,8 @@ impl Projection for Protect {
                     p.reason,
                     ts,
                     p.expires.to_string(),
-                    index as i64
+                    index as i64,
+                    p.session
                 ])?;
                 Ok(())
             }
@@ -131,6 +132,15 @@ impl Projection for Protect {
                     .execute(params![p.id, p.outcome.as_str(), ts, event.actor.id.as_str(), p.note])?;
                 if n == 0 {
                     return Err(invariant(format!("protect: approval `{}` is not pending", p.id)));
+                }
+                // An approved call goes out (unless its re-check stops it, in which case its
+                // session counts one tool too many: the stricter side for flow policies).
+                if p.outcome == ApprovalOutcome::Approved {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO session_tools (session, server, tool, first_idx) \
+                         SELECT session, server, tool, ?2 FROM approvals WHERE id = ?1 AND session IS NOT NULL",
+                    )?
+                    .execute(params![p.id, index as i64])?;
                 }
                 Ok(())
             }

@@ -241,6 +241,7 @@ async fn a_call_held_across_a_restart_is_listed_as_cancelled_and_cannot_be_appro
             args_digest: "sha256:00".into(),
             args_preview: json!({"amount": "number"}),
             expires: Timestamp::now(),
+            session: None,
         };
         let agent = Some("a/b".parse().unwrap());
         store.append(Event::new(Actor::system(), agent, &held).unwrap()).await.unwrap();

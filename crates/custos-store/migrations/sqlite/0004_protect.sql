@@ -42,7 +42,9 @@ CREATE TABLE approvals (
     decided    TEXT,
     decided_by TEXT,
     note       TEXT,
-    idx        INTEGER NOT NULL
+    idx        INTEGER NOT NULL,
+    -- The session digest of the held call (its tool joins session_tools once approved).
+    session    TEXT
 ) STRICT;
 CREATE INDEX approvals_pending ON approvals (state) WHERE state = 'pending';
 

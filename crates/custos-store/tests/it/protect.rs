@@ -87,6 +87,7 @@ fn pins_uses_and_approvals_fold_and_replay_identically() {
             args_digest: "sha256:03".into(),
             args_preview: json!({"path": "string(4)"}),
             expires: "2030-01-01T00:00:00.000000Z".parse().unwrap(),
+            session: Some("sha256:5e55".into()),
         };
         store.append(ev(Some("ops/bot"), &req)).await.unwrap();
         assert_eq!(store.approvals(true).await.unwrap().len(), 1);
@@ -110,6 +111,8 @@ fn pins_uses_and_approvals_fold_and_replay_identically() {
         );
         assert_eq!(a.reason.as_deref(), Some("finance lead"));
         assert!(store.approval("apr_nope").await.unwrap().is_none());
+        // The approved call counts in its session's history.
+        assert_eq!(store.session_tools("sha256:5e55").await.unwrap(), vec![("fs".to_string(), "read".to_string())]);
 
         let live = store.projections_digest().await.unwrap();
         let report = store.replay(no_progress()).await.unwrap();
