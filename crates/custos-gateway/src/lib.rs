@@ -1146,51 +1146,18 @@ impl Gateway {
         self.protect.record_call(&session_key, tool);
         match answer {
             Ok(mut result) => {
-                let hits = self.protect.scan_result(&mut result);
-                if !hits.is_empty() {
-                    let action = if self.protect.cfg.redact_results { "redacted" } else { "recorded" };
-                    for h in &hits {
-                        let e = Event::new(
-                            evidence::agent_actor(&auth.agent),
-                            Some(auth.agent.clone()),
-                            &DlpHit {
-                                server: tool.server.clone(),
-                                tool: tool.name.clone(),
-                                direction: custos_core::protect::Direction::Result,
-                                rule: h.hit.rule.clone(),
-                                path: h.pointer.clone(),
-                                action: action.into(),
-                            },
-                        );
-                        if let Err(e) = self.append(e).await {
-                            // A result whose secrets cannot be recorded is not released either.
-                            return Err(unrecorded(e));
-                        }
-                    }
-                }
+                let hits: Vec<(String, String)> =
+                    self.protect.scan_result(&mut result).into_iter().map(|h| (h.hit.rule, h.pointer)).collect();
+                // A result whose secrets cannot be recorded is not released either.
+                self.record_dlp(auth, tool, &hits).await.map_err(unrecorded)?;
                 Ok(result)
             }
             Err(UpstreamError::Rpc { code, message, .. }) => {
                 // An upstream's error text can quote what it was given (a key it refused, say):
                 // it is scanned like a result.
                 let (clean, hits) = self.protect.scan_message(&message);
-                for h in &hits {
-                    let e = Event::new(
-                        evidence::agent_actor(&auth.agent),
-                        Some(auth.agent.clone()),
-                        &DlpHit {
-                            server: tool.server.clone(),
-                            tool: tool.name.clone(),
-                            direction: custos_core::protect::Direction::Result,
-                            rule: h.rule.clone(),
-                            path: "/error/message".into(),
-                            action: if self.protect.cfg.redact_results { "redacted" } else { "recorded" }.into(),
-                        },
-                    );
-                    if let Err(e) = self.append(e).await {
-                        return Err(unrecorded(e));
-                    }
-                }
+                let hits: Vec<(String, String)> = hits.into_iter().map(|h| (h.rule, "/error/message".into())).collect();
+                self.record_dlp(auth, tool, &hits).await.map_err(unrecorded)?;
                 Err((StatusCode::OK, code, clean))
             }
             Err(e) => {
@@ -1208,6 +1175,28 @@ impl Gateway {
                 Err((StatusCode::OK, jsonrpc::UPSTREAM_ERROR, e.to_string()))
             }
         }
+    }
+
+    /// One `dlp.hit` per `(rule, path)` found in what an upstream answered.
+    async fn record_dlp(
+        &self,
+        auth: &Authenticated,
+        tool: &ToolManifest,
+        hits: &[(String, String)],
+    ) -> Result<(), String> {
+        let action = if self.protect.cfg.redact_results { "redacted" } else { "recorded" };
+        for (rule, path) in hits {
+            let hit = DlpHit {
+                server: tool.server.clone(),
+                tool: tool.name.clone(),
+                direction: custos_core::protect::Direction::Result,
+                rule: rule.clone(),
+                path: path.clone(),
+                action: action.into(),
+            };
+            self.append(Event::new(evidence::agent_actor(&auth.agent), Some(auth.agent.clone()), &hit)).await?;
+        }
+        Ok(())
     }
 
     /// What the session did so far. A session-era session unknown here (custos restarted, its

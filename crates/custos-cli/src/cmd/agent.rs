@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::{
     backend::{Access, Backend},
     cli::{AgentCommand, Cli, ListArgs, OwnerCommand, RegisterArgs, TokenCommand, UpdateArgs},
-    cmd::ledger::actor,
+    cmd::{ledger::actor, table},
     config,
     error::{CliError, CliResult, Code},
     output,
@@ -412,24 +412,6 @@ pub fn parse_ttl(s: &str) -> Result<u64, String> {
         Some(0) => Err(format!("`{s}` is zero; a token must live at least one second")),
         Some(secs) => Ok(secs),
         None => Err(format!("`{s}` is longer than the 3650-day maximum")),
-    }
-}
-
-/// Prints rows under headers, columns padded to their widest cell.
-fn table(headers: &[&str], rows: Vec<Vec<String>>) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let s: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", s.join("  ").trim_end());
-    };
-    line(headers.to_vec());
-    for row in &rows {
-        line(row.iter().map(String::as_str).collect());
     }
 }
 
