@@ -1,0 +1,21 @@
+//! Discovery of the MCP servers that agent clients are configured to start, read statically
+//! from their configuration files.
+//!
+//! The client catalogue (`catalogue/clients.toml`) is data: which files each client reads and
+//! where in them the server map sits. [`scan_clients`] walks the catalogue's paths under a home
+//! directory and a list of projects, parses what it finds and reports each server, with the
+//! names (never the values) of its environment variables and headers, and a finding for every
+//! credential in an env value, header, argument or URL. Nothing is ever executed, and no secret
+//! leaves the scanner: a finding carries a masked form and a keyed fingerprint only.
+
+mod catalogue;
+mod fingerprint;
+mod jsonc;
+mod scan;
+
+pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
+pub use fingerprint::{FingerprintKey, hmac_sha256};
+pub use scan::{
+    CredentialFinding, LoginFile, MAX_FILE_SIZE, Report, Roots, Server, Skipped, Transport, scan_clients,
+    scan_clients_in,
+};
