@@ -73,6 +73,29 @@ pub enum Command {
     /// --server).
     #[command(subcommand)]
     Tools(ToolsCommand),
+    /// Find the MCP servers configured in agent clients (Claude, Cursor, VS Code, Codex, Zed,
+    /// and more) and the credentials in their configs, statically: nothing is run. Exit 2 when a
+    /// credential is exposed.
+    Discover(DiscoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Project directories to scan for project-scoped configs (`.mcp.json`, `.vscode/mcp.json`, …).
+    pub paths: Vec<std::path::PathBuf>,
+    /// The home directory whose user-scoped configs are scanned (default: `$HOME` when no PATH
+    /// is given).
+    #[arg(long)]
+    pub home: Option<std::path::PathBuf>,
+    /// A directory of catalogue files replacing the built-in one.
+    #[arg(long)]
+    pub catalog: Option<std::path::PathBuf>,
+    /// `table` (default) or `json` (also `--json`).
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Write the report here instead of standard output.
+    #[arg(short = 'o', long)]
+    pub output: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

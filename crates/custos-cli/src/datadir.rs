@@ -28,6 +28,7 @@ pub const TOKEN_FILE: &str = "admin-token.sha256";
 pub const DB_FILE: &str = "ledger.db";
 pub const CONFIG_FILE: &str = "custos.toml";
 pub const GATEWAY_KEY_FILE: &str = "gateway.key";
+pub const DISCOVER_KEY_FILE: &str = "discover.key";
 
 /// An opened (checked) data directory.
 #[derive(Debug)]
@@ -127,6 +128,35 @@ impl DataDir {
         k.copy_from_slice(b.get(..32).unwrap_or(&[0; 32]));
         s.copy_from_slice(b.get(32..).unwrap_or(&[0; 32]));
         Ok((k, s))
+    }
+
+    /// 32 secret bytes from the data dir (`discover.key`, made on first use): the key of
+    /// credential fingerprints, so the same key found twice, in any scan, is one credential.
+    pub fn discover_key(&self) -> Result<[u8; 32], CliError> {
+        let path = self.path.join(DISCOVER_KEY_FILE);
+        if !path.exists() {
+            let mut b = [0u8; 32];
+            getrandom::fill(&mut b).map_err(|e| CliError::env(anyhow!("no randomness: {e}")))?;
+            write_private(&path, format!("{}\n", hex::encode(b)).as_bytes()).map_err(CliError::env)?;
+        }
+        let meta =
+            fs::metadata(&path).with_context(|| format!("cannot read `{}`", path.display())).map_err(CliError::env)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(CliError::env(anyhow!(
+                "`{}` is readable by others; run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            )));
+        }
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("cannot read `{}`", path.display()))
+            .map_err(CliError::env)?;
+        let Some(b) = hex::decode(text.trim()).ok().filter(|b| b.len() == 32) else {
+            return Err(CliError::env(anyhow!("`{}` is not 32 bytes of hex", path.display())));
+        };
+        let mut k = [0u8; 32];
+        k.copy_from_slice(&b);
+        Ok(k)
     }
 
     /// The verifier key, from `--key` if given, else from the signing key.

@@ -2,6 +2,7 @@
 
 mod agent;
 mod approvals;
+mod discover;
 mod gateway;
 mod init;
 pub(crate) mod ledger;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> CliResult<Code> {
             Command::Up(args) => up::run(&cli, args).await,
             Command::Gateway(cmd) => gateway::run(&cli, cmd).await,
             Command::Policy(cmd) => gateway::run_policy(&cli, cmd).await,
+            Command::Discover(args) => discover::run(&cli, args),
             Command::Approvals(cmd) => approvals::run(&cli, cmd).await,
             Command::Tools(cmd) => tools::run(&cli, cmd).await,
         }
@@ -40,20 +42,28 @@ pub(crate) fn print_json<T: serde::Serialize>(v: &T) {
 
 /// Prints rows under headers, columns padded to their widest cell.
 pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    print!("{}", table_string(headers, rows));
+}
+
+/// Rows under headers, columns padded to their widest cell, one line each.
+pub(crate) fn table_string(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
         let s: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", s.join("  ").trim_end());
+        out.push_str(s.join("  ").trim_end());
+        out.push('\n');
     };
     line(headers.to_vec());
     for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
+    out
 }
 
 /// One line of text for a table cell: reasons and notes may hold newlines and tabs, which

@@ -12,6 +12,7 @@
 mod bad_input;
 mod config;
 mod controls;
+mod discover;
 mod gateway;
 mod init;
 mod ledger;
