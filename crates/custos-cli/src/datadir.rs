@@ -101,28 +101,7 @@ impl DataDir {
     /// The gateway's secrets (session-sealing key, argument-digest salt), created on first use
     /// in `gateway.key` (0600, 64 random bytes as hex).
     pub fn gateway_keys(&self) -> Result<([u8; 32], [u8; 32]), CliError> {
-        let path = self.path.join(GATEWAY_KEY_FILE);
-        if !path.exists() {
-            let mut b = [0u8; 64];
-            getrandom::fill(&mut b).map_err(|e| CliError::env(anyhow!("no randomness: {e}")))?;
-            write_private(&path, format!("{}\n", hex::encode(b)).as_bytes()).map_err(CliError::env)?;
-        }
-        let meta =
-            fs::metadata(&path).with_context(|| format!("cannot read `{}`", path.display())).map_err(CliError::env)?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(CliError::env(anyhow!(
-                "`{}` is readable by others; run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            )));
-        }
-        let text = fs::read_to_string(&path)
-            .with_context(|| format!("cannot read `{}`", path.display()))
-            .map_err(CliError::env)?;
-        let bytes = hex::decode(text.trim()).ok().filter(|b| b.len() == 64);
-        let Some(b) = bytes else {
-            return Err(CliError::env(anyhow!("`{}` is not 64 bytes of hex", path.display())));
-        };
+        let b: [u8; 64] = self.secret_file(GATEWAY_KEY_FILE)?;
         let mut k = [0u8; 32];
         let mut s = [0u8; 32];
         k.copy_from_slice(b.get(..32).unwrap_or(&[0; 32]));
@@ -133,9 +112,15 @@ impl DataDir {
     /// 32 secret bytes from the data dir (`discover.key`, made on first use): the key of
     /// credential fingerprints, so the same key found twice, in any scan, is one credential.
     pub fn discover_key(&self) -> Result<[u8; 32], CliError> {
-        let path = self.path.join(DISCOVER_KEY_FILE);
+        self.secret_file(DISCOVER_KEY_FILE)
+    }
+
+    /// `N` random bytes kept as hex in `name` (0600), made on first use; refused if others can
+    /// read the file or it does not hold exactly `N` bytes.
+    fn secret_file<const N: usize>(&self, name: &str) -> Result<[u8; N], CliError> {
+        let path = self.path.join(name);
         if !path.exists() {
-            let mut b = [0u8; 32];
+            let mut b = [0u8; N];
             getrandom::fill(&mut b).map_err(|e| CliError::env(anyhow!("no randomness: {e}")))?;
             write_private(&path, format!("{}\n", hex::encode(b)).as_bytes()).map_err(CliError::env)?;
         }
@@ -151,12 +136,10 @@ impl DataDir {
         let text = fs::read_to_string(&path)
             .with_context(|| format!("cannot read `{}`", path.display()))
             .map_err(CliError::env)?;
-        let Some(b) = hex::decode(text.trim()).ok().filter(|b| b.len() == 32) else {
-            return Err(CliError::env(anyhow!("`{}` is not 32 bytes of hex", path.display())));
-        };
-        let mut k = [0u8; 32];
-        k.copy_from_slice(&b);
-        Ok(k)
+        hex::decode(text.trim())
+            .ok()
+            .and_then(|b| <[u8; N]>::try_from(b).ok())
+            .ok_or_else(|| CliError::env(anyhow!("`{}` is not {N} bytes of hex", path.display())))
     }
 
     /// The verifier key, from `--key` if given, else from the signing key.

@@ -178,7 +178,7 @@ impl Gateway {
             allowed_hosts: parts.gateway.allowed_hosts.clone(),
         };
         let read = |e: custos_store::StoreError| GatewayError::Evidence(e.to_string());
-        gw.protect.load_pins(gw.store.tool_pins().await.map_err(read)?);
+        gw.reload_pins().await?;
         gw.protect.load_uses(gw.store.tool_uses().await.map_err(read)?);
         // Calls held when the gateway stopped were answered by nobody: their clients are gone.
         for a in gw.store.approvals(true).await.map_err(read)? {
@@ -311,8 +311,7 @@ impl Gateway {
             for p in pending {
                 p.await.map_err(|e| GatewayError::Evidence(e.to_string()))?;
             }
-            let pins = self.store.tool_pins().await.map_err(|e| GatewayError::Evidence(e.to_string()))?;
-            self.protect.load_pins(pins);
+            self.reload_pins().await?;
         }
         let mut tools = Vec::new();
         let mut listed = std::collections::HashMap::new();
@@ -1002,27 +1001,13 @@ impl Gateway {
         };
         let facts = CallFacts { session: self.session_facts(&session_key).await, secrets: !secrets.is_empty() };
         let (decision, client_error) = match &quarantined {
-            Some(why) => (
-                custos_policy::Decision {
-                    allowed: false,
-                    policies: Vec::new(),
-                    note: Some(why.clone()),
-                    approval: None,
-                },
-                Some(why.clone()),
-            ),
+            Some(why) => (custos_policy::Decision { note: Some(why.clone()), ..Default::default() }, Some(why.clone())),
             None => match engine.decide_in(&principal, &qualified, &arguments, &facts) {
                 Ok(d) => (d, None),
                 // Fail closed: what cannot be evaluated is denied (and said why).
-                Err(e) => (
-                    custos_policy::Decision {
-                        allowed: false,
-                        policies: Vec::new(),
-                        note: Some(e.to_string()),
-                        approval: None,
-                    },
-                    Some(e.to_string()),
-                ),
+                Err(e) => {
+                    (custos_policy::Decision { note: Some(e.to_string()), ..Default::default() }, Some(e.to_string()))
+                }
             },
         };
         let outcome = decision.outcome();
@@ -1501,13 +1486,32 @@ impl Gateway {
             None,
             &custos_core::protect::ToolLabeled { server: pin.server.clone(), tool: pin.tool.clone(), labels, note },
         );
+        self.apply_tool_event(event, qualified, "labelled").await
+    }
+
+    /// Records an operator's change to a tool, puts it in force (pins re-read from the
+    /// projection, the policies rebuilt when the tool set changed, listening clients told) and
+    /// returns the tool's pin. The change is recorded whatever the reload says: a refused
+    /// reload keeps the policies in force, and the pin alone decides whether the tool is callable.
+    async fn apply_tool_event(
+        &self,
+        event: Result<Event, custos_core::CoreError>,
+        qualified: &str,
+        what: &str,
+    ) -> Result<ToolPin, GatewayError> {
         self.append(event).await.map_err(GatewayError::Evidence)?;
-        let pins = self.store.tool_pins().await.map_err(|e| GatewayError::Evidence(e.to_string()))?;
-        self.protect.load_pins(pins);
+        self.reload_pins().await?;
         if let Err(e) = self.reload().await {
-            eprintln!("custos: gateway: `{qualified}` labelled, but the reload after it was refused: {e}");
+            eprintln!("custos: gateway: `{qualified}` {what}, but the reload after it was refused: {e}");
         }
         self.protect.pin(qualified).ok_or_else(|| GatewayError::NotFound(format!("no tool `{qualified}`")))
+    }
+
+    /// Reads the pins back from the ledger's projection (after pin events were appended).
+    async fn reload_pins(&self) -> Result<(), GatewayError> {
+        let pins = self.store.tool_pins().await.map_err(|e| GatewayError::Evidence(e.to_string()))?;
+        self.protect.load_pins(pins);
+        Ok(())
     }
 
     /// Every tool's pin state.
@@ -1547,17 +1551,9 @@ impl Gateway {
             None,
             &ToolApproved { server: pin.server.clone(), tool: pin.tool.clone(), digest, manifest, note },
         );
-        self.append(event).await.map_err(GatewayError::Evidence)?;
-        let pins = self.store.tool_pins().await.map_err(|e| GatewayError::Evidence(e.to_string()))?;
-        self.protect.load_pins(pins);
-        // The tool set in force changed (it is visible again): tell listening clients. The
-        // approval is recorded whatever the reload says; a refused reload keeps the policies
-        // in force, and the pin already makes the tool callable.
-        *self.fingerprint.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        if let Err(e) = self.reload().await {
-            eprintln!("custos: gateway: `{qualified}` approved, but the reload after it was refused: {e}");
-        }
-        self.protect.pin(qualified).ok_or_else(|| GatewayError::NotFound(format!("no tool `{qualified}`")))
+        // The pin's state is part of what the engine in force was built from, so the reload
+        // sees the change and tells listening clients the tool is visible again.
+        self.apply_tool_event(event, qualified, "approved").await
     }
 }
 

@@ -259,14 +259,15 @@ impl Protect {
 
     /// Secrets in the arguments of a call.
     pub fn scan(&self, v: &Value) -> Vec<JsonHit> {
-        self.dlp.redact_json(v).1
+        self.dlp.scan_json(v)
     }
 
-    /// Secrets in a result; replaced in place when configured to redact.
+    /// Secrets in a result; replaced in place when configured to redact. (Copied only when
+    /// there is something to redact.)
     pub fn scan_result(&self, v: &mut Value) -> Vec<JsonHit> {
-        let (redacted, hits) = self.dlp.redact_json(v);
+        let hits = self.dlp.scan_json(v);
         if !hits.is_empty() && self.cfg.redact_results {
-            *v = redacted;
+            *v = self.dlp.redact_json(v).0;
         }
         hits
     }

@@ -24,7 +24,7 @@
 use std::{
     collections::BTreeSet,
     fs,
-    io::{BufRead, Write},
+    io::Write,
     path::{Path, PathBuf},
     process::{ChildStdin, Command, Stdio},
     sync::mpsc::Receiver,
@@ -186,15 +186,7 @@ impl Stepper {
             .expect("start step_client.py");
         let stdin = child.stdin.take().expect("stdin");
         let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = crate::support::lines_of(stdout);
         let mut s = Self { stdin, lines: rx, _proc: Proc { child, what: "step_client.py".into() } };
         let connect = s.next();
         assert_connected(&[connect], era);

@@ -287,7 +287,6 @@ impl Server {
     /// `custos --data-dir <dir> --json up --listen 127.0.0.1:0` in `root`. When `dir` does not
     /// exist, `up` creates it and the first line is the init JSON, returned here.
     pub fn start(root: &Path, dir: &Path, admin_token: Option<&str>) -> (Self, Option<Value>) {
-        use std::io::BufRead;
         let stderr = root.join(format!(
             "up-{}.stderr",
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos()
@@ -301,15 +300,7 @@ impl Server {
             .spawn()
             .expect("spawn custos up");
         let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = crate::support::lines_of(stdout);
         let mut s =
             Self { child, lines: rx, stderr, url: String::new(), token: String::new(), root: root.to_path_buf() };
         let mut first = s.next_line();
@@ -400,4 +391,20 @@ pub fn keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect();
     k.sort();
     k
+}
+
+/// The lines a child writes to `stdout`, as they come, read on a thread of their own so a test
+/// can wait on them with a timeout.
+pub fn lines_of(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }

@@ -238,6 +238,56 @@ impl Scanner {
         (redacted, hits)
     }
 
+    /// The hits [`Self::redact_json`] would report, without building the redacted copy: for the
+    /// common case of a document with no secret, which then costs no allocation per string.
+    pub fn scan_json(&self, value: &Value) -> Vec<JsonHit> {
+        let mut hits = Vec::new();
+        let mut pointer = String::new();
+        self.scan_value(value, &mut pointer, &mut hits);
+        hits
+    }
+
+    fn scan_value(&self, value: &Value, pointer: &mut String, out: &mut Vec<JsonHit>) {
+        match value {
+            Value::String(s) => {
+                out.extend(self.scan(s).into_iter().map(|hit| JsonHit {
+                    pointer: pointer.clone(),
+                    in_key: false,
+                    hit,
+                }));
+            }
+            Value::Array(items) => {
+                let len = pointer.len();
+                for (i, item) in items.iter().enumerate() {
+                    pointer.push('/');
+                    pointer.push_str(itoa::Buffer::new().format(i));
+                    self.scan_value(item, pointer, out);
+                    pointer.truncate(len);
+                }
+            }
+            Value::Object(map) => {
+                let len = pointer.len();
+                for (key, item) in map {
+                    let key_hits = self.scan(key);
+                    if key_hits.is_empty() {
+                        super::push_pointer_token(pointer, key);
+                    } else {
+                        // The pointer names the key in its redacted form, as `redact_json` does.
+                        super::push_pointer_token(pointer, &replace_hits(key, &key_hits));
+                        out.extend(key_hits.into_iter().map(|hit| JsonHit {
+                            pointer: pointer.clone(),
+                            in_key: true,
+                            hit,
+                        }));
+                    }
+                    self.scan_value(item, pointer, out);
+                    pointer.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn redact_value(&self, value: &Value, pointer: &mut String, out: &mut Vec<JsonHit>) -> Value {
         match value {
             Value::String(s) => Value::String(self.redact_in(s, pointer, false, out)),

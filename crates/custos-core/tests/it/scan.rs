@@ -211,6 +211,9 @@ fn redact_json_walks_nested_values_and_member_names() {
         "a/b~c": [format!("{pat} and {aws}")],
     });
     let (redacted, hits) = Scanner::builtin().redact_json(&input);
+    // The copy-free scan reports exactly the same hits.
+    assert_eq!(Scanner::builtin().scan_json(&input), hits);
+    assert!(Scanner::builtin().scan_json(&json!({"a": ["plain", {"b": "text"}]})).is_empty());
     assert_eq!(
         redacted,
         json!({
