@@ -11,11 +11,10 @@
 mod catalogue;
 mod fingerprint;
 mod jsonc;
+mod model;
 mod scan;
 
 pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
 pub use fingerprint::{FingerprintKey, hmac_sha256};
-pub use scan::{
-    CredentialFinding, LoginFile, MAX_FILE_SIZE, Report, Roots, Server, Skipped, Transport, scan_clients,
-    scan_clients_in,
-};
+pub use model::{AgentFinding, AgentKind, CredentialFinding, Location, Report, Skipped, Source, TrafficFinding};
+pub use scan::{LoginFile, MAX_FILE_SIZE, Roots, Server, Transport, mask, scan_clients, scan_clients_in};

@@ -12,12 +12,13 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use custos_core::scan::secrets::Scanner;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::catalogue::{Catalogue, Format, Os, Scope};
 use crate::fingerprint::FingerprintKey;
 use crate::jsonc;
+use crate::model::{CredentialFinding, Location, Report, Skipped, Source};
 
 /// Files larger than this are skipped unread.
 pub const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
@@ -33,7 +34,7 @@ pub struct Roots<'a> {
 
 /// How an MCP server is reached. Command, arguments and URL are shown with any secret replaced
 /// by `[REDACTED:<rule>]`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Transport {
     Stdio {
@@ -51,7 +52,7 @@ pub enum Transport {
 }
 
 /// One configured MCP server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Server {
     pub client: String,
     pub path: PathBuf,
@@ -67,45 +68,12 @@ pub struct Server {
     pub has_credential: bool,
 }
 
-/// A credential in a server's configuration. It holds no more of the secret than its first
-/// four characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CredentialFinding {
-    pub client: String,
-    pub path: PathBuf,
-    pub server: String,
-    /// RFC 6901 pointer of the string holding the secret.
-    pub pointer: String,
-    pub rule: String,
-    pub provider: String,
-    /// The first four characters and the length, e.g. `sk-a…(108 chars)`.
-    pub masked: String,
-    /// Lowercase hex HMAC-SHA256 of the secret under the scan's [`FingerprintKey`].
-    pub fingerprint: String,
-}
-
 /// A client's login/credential file that exists. It was not opened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginFile {
     pub client: String,
     pub path: PathBuf,
     pub size: u64,
-}
-
-/// A file that was found but not scanned, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Skipped {
-    pub path: PathBuf,
-    pub reason: String,
-}
-
-/// What a scan found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Report {
-    pub servers: Vec<Server>,
-    pub credentials: Vec<CredentialFinding>,
-    pub logins: Vec<LoginFile>,
-    pub skipped: Vec<Skipped>,
 }
 
 /// Scans the catalogue's user and project paths for `os` under `home` and `projects`, and the
@@ -314,10 +282,10 @@ impl FileCtx<'_> {
             for hit in self.scanner.scan(text) {
                 let Some(secret) = text.get(hit.start..hit.end) else { continue };
                 found.push(CredentialFinding {
-                    client: self.client.to_string(),
-                    path: self.path.to_path_buf(),
-                    server: name.clone(),
-                    pointer: at.clone(),
+                    source: Source::Config,
+                    location: Location { path: self.path.to_path_buf(), line: None, pointer: Some(at.clone()) },
+                    client: Some(self.client.to_string()),
+                    server: Some(name.clone()),
                     provider: self.scanner.provider(&hit.rule).unwrap_or(&hit.rule).to_string(),
                     rule: hit.rule,
                     masked: mask(secret),
@@ -431,7 +399,7 @@ impl FileCtx<'_> {
 }
 
 /// The first four characters of a secret and its length in characters.
-fn mask(secret: &str) -> String {
+pub fn mask(secret: &str) -> String {
     let head: String = secret.chars().take(4).collect();
     format!("{head}…({} chars)", secret.chars().count())
 }

@@ -112,7 +112,7 @@ fn render(r: &Report, stable: bool) -> String {
                     c.provider.clone(),
                     c.masked.clone(),
                     c.fingerprint.chars().take(16).collect(),
-                    format!("{} ({})", c.path.display(), c.pointer),
+                    format!("{} ({})", c.location.path.display(), c.location.pointer.as_deref().unwrap_or_default()),
                 ]
             })
             .collect();

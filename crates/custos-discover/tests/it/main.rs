@@ -229,7 +229,7 @@ fn credentials_are_found_masked_and_fingerprinted_never_shown() {
     let mut found: Vec<(String, String, String, String)> = report
         .credentials
         .iter()
-        .map(|c| (c.client.clone(), c.pointer.clone(), c.rule.clone(), c.masked.clone()))
+        .map(|c| (c.client.clone().unwrap(), c.location.pointer.clone().unwrap(), c.rule.clone(), c.masked.clone()))
         .collect();
     found.sort();
     assert_eq!(
@@ -294,7 +294,7 @@ fn a_secret_in_an_argument_or_url_is_redacted_from_the_server() {
             r#"lm-studio home/.lmstudio/mcp.json User /mcpServers/b b Http { url: "https://x.example/mcp?key=[REDACTED:anthropic]" } env=[] headers=[] cred=true"#,
         ]
     );
-    let pointers: Vec<&str> = report.credentials.iter().map(|c| c.pointer.as_str()).collect();
+    let pointers: Vec<&str> = report.credentials.iter().map(|c| c.location.pointer.as_deref().unwrap()).collect();
     assert_eq!(pointers, ["/mcpServers/a/args/0", "/mcpServers/b/url"]);
 }
 
@@ -314,7 +314,7 @@ fn a_secret_used_as_a_name_is_redacted_everywhere() {
     assert_eq!(report.servers[0].name, "[REDACTED:anthropic]");
     assert_eq!(report.servers[0].env, ["[REDACTED:anthropic]"]);
     assert_eq!(
-        report.credentials[0].pointer,
+        report.credentials[0].location.pointer.as_deref().unwrap(),
         "/projects/~1p~1[REDACTED:anthropic]/mcpServers/[REDACTED:anthropic]/env/[REDACTED:anthropic]"
     );
     let shown = format!("{report:?}\n{}", serde_json::to_string(&report).unwrap());
