@@ -16,5 +16,7 @@ mod scan;
 
 pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
 pub use fingerprint::{FingerprintKey, hmac_sha256};
-pub use model::{AgentFinding, AgentKind, CredentialFinding, Location, Report, Skipped, Source, TrafficFinding};
+pub use model::{
+    AgentFinding, AgentKind, CredentialFinding, Label, Location, Reconciled, Report, Skipped, Source, TrafficFinding,
+};
 pub use scan::{LoginFile, MAX_FILE_SIZE, Roots, Server, Transport, mask, scan_clients, scan_clients_in};

@@ -208,5 +208,55 @@ pub struct Report {
     pub agents: Vec<AgentFinding>,
     #[serde(default)]
     pub traffic: Vec<TrafficFinding>,
+    /// Each discovered agent matched against the registry (empty until reconciled).
+    #[serde(default)]
+    pub reconciliation: Vec<Reconciled>,
     pub skipped: Vec<Skipped>,
+}
+
+/// How a discovered or registered agent stands against the registry (DESIGN.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Label {
+    /// Registered, active, with an owner, seen, within its scope.
+    Sanctioned,
+    /// Found, but no registry agent matches it.
+    Shadow,
+    /// Registered, but its owner is offboarded or unknown.
+    Orphaned,
+    /// Registered, but not seen for longer than the stale threshold.
+    Stale,
+    /// Registered, but uses tools or servers beyond its granted scope.
+    Drifted,
+}
+
+impl Label {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sanctioned => "sanctioned",
+            Self::Shadow => "shadow",
+            Self::Orphaned => "orphaned",
+            Self::Stale => "stale",
+            Self::Drifted => "drifted",
+        }
+    }
+}
+
+/// One reconciliation verdict: a discovered agent (by [`AgentFinding::id`]) and/or a registry
+/// agent, its label, and the evidence for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconciled {
+    /// The discovered agent's id; `None` for a registered agent that discovery did not find
+    /// (stale or orphaned from the registry alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
+    /// The matched registry agent's id and name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    pub name: String,
+    pub label: Label,
+    /// Why: which match rule fired and what was observed, one line each.
+    pub evidence: Vec<String>,
 }
