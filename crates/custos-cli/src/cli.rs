@@ -81,16 +81,44 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
-    /// Project directories to scan for project-scoped configs (`.mcp.json`, `.vscode/mcp.json`, …).
+    /// Directories to scan. Every source is auto-detected under them: agent code, agent-client
+    /// configs, Terraform, Kubernetes manifests, logs, OTLP traces, and credentials in any file.
     pub paths: Vec<std::path::PathBuf>,
-    /// The home directory whose user-scoped configs are scanned (default: `$HOME` when no PATH
-    /// is given).
-    #[arg(long)]
+    /// Scan the agent-client configs of a home directory (default `$HOME`; also the default
+    /// when nothing else is named).
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
     pub home: Option<std::path::PathBuf>,
-    /// A directory of catalogue files replacing the built-in one.
+    /// Kubernetes manifests to scan (a directory or file).
+    #[arg(long, value_name = "DIR")]
+    pub k8s: Vec<std::path::PathBuf>,
+    /// Infrastructure as code to scan: Terraform and CloudFormation (a directory or file).
+    #[arg(long, value_name = "DIR")]
+    pub iac: Vec<std::path::PathBuf>,
+    /// Proxy, DNS or egress logs: Squid, Zeek (TSV or JSON) or JSON lines with a host field.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub logs: Vec<std::path::PathBuf>,
+    /// OTLP JSON trace files with GenAI spans.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub otel: Vec<std::path::PathBuf>,
+    /// Include the agents and tools seen at the gateway (read from the data dir's ledger).
+    #[arg(long)]
+    pub from_gateway: bool,
+    /// Append `discovery.run`, `discovery.finding` and `agent.discovered` events to the ledger.
+    #[arg(long)]
+    pub record: bool,
+    /// A registered agent not seen for this many days is labelled stale.
+    #[arg(long, default_value_t = 30)]
+    pub stale_days: u32,
+    /// A directory of catalogue files; each one present replaces the built-in one of that name.
     #[arg(long)]
     pub catalog: Option<std::path::PathBuf>,
-    /// `table` (default) or `json` (also `--json`).
+    /// Do not read or write the content-hash cache in the data dir.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Files larger than this many bytes are skipped (and reported).
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    pub max_file_size: u64,
+    /// `table` (default), `json` (also `--json`), `sarif` or `cyclonedx`.
     #[arg(long, default_value = "table")]
     pub format: String,
     /// Write the report here instead of standard output.

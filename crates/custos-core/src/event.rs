@@ -101,6 +101,9 @@ fn validate_map(kind: EventKind, data: &Map<String, Value>) -> Result<(), CoreEr
         EventKind::GatewayFirstUse => typed::<crate::protect::GatewayFirstUse>(data, check),
         EventKind::ApprovalRequested => typed::<crate::protect::ApprovalRequested>(data, check),
         EventKind::ApprovalDecided => typed::<crate::protect::ApprovalDecided>(data, check),
+        EventKind::DiscoveryRun => typed::<crate::discovery::DiscoveryRun>(data, check),
+        EventKind::DiscoveryFinding => typed::<crate::discovery::DiscoveryFinding>(data, check),
+        EventKind::AgentDiscovered => typed::<crate::discovery::AgentDiscovered>(data, check),
         _ => Ok(()),
     }
 }

@@ -5,6 +5,7 @@
 //! an event into the bytes the ledger hashes, and a wrapper for secrets that never prints them.
 
 pub mod canonical;
+pub mod discovery;
 mod error;
 pub mod event;
 pub mod id;

@@ -277,9 +277,36 @@ impl Agent {
         }
     }
 
-    /// Whether the agent is past its recertification date at `now` (retired agents never are).
+    /// The record an `agent.discovered` event creates for a shadow agent: no owner, in state
+    /// `discovered`, rated high risk and production until someone says otherwise (an agent
+    /// nobody approved is assumed to matter), its finding as provenance.
+    pub fn discovered(id: AgentId, index: u64, ts: Timestamp, p: &crate::discovery::AgentDiscovered) -> Self {
+        Agent {
+            id,
+            name: p.name.chars().take(128).collect(),
+            owner: None,
+            sponsor: None,
+            purpose: format!("discovered: {} ({}) at {}", p.kind, p.framework, p.location).chars().take(512).collect(),
+            environment: Environment::Prod,
+            risk_tier: RiskTier::High,
+            labels: BTreeSet::new(),
+            state: AgentState::Discovered,
+            orphaned: false,
+            granted_policy: None,
+            recert_interval_days: 0,
+            certified_at: ts,
+            recert_due: ts,
+            provenance: vec![p.finding.clone()],
+            registered_at: ts,
+            updated_at: ts,
+            last_index: index,
+        }
+    }
+
+    /// Whether the agent is past its recertification date at `now` (retired and discovered agents
+    /// never are: they were never certified).
     pub fn overdue(&self, now: Timestamp) -> bool {
-        self.state != AgentState::Retired && self.recert_due < now
+        !matches!(self.state, AgentState::Retired | AgentState::Discovered) && self.recert_due < now
     }
 
     /// Folds one later event about this agent in. Events of other kinds leave it unchanged.

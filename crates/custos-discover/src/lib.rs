@@ -12,6 +12,8 @@ mod catalogue;
 mod fingerprint;
 mod jsonc;
 mod model;
+mod reconcile;
+mod run;
 mod scan;
 
 pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
@@ -19,4 +21,6 @@ pub use fingerprint::{FingerprintKey, hmac_sha256};
 pub use model::{
     AgentFinding, AgentKind, CredentialFinding, Label, Location, Reconciled, Report, Skipped, Source, TrafficFinding,
 };
+pub use reconcile::{ReconcileOptions, RegistryAgent, is_agent, reconcile};
+pub use run::{Catalogues, Plan, Progress, RunStats, run};
 pub use scan::{LoginFile, MAX_FILE_SIZE, Roots, Server, Transport, mask, scan_clients, scan_clients_in};

@@ -214,6 +214,9 @@ pub trait ProtectStore: Store {
     /// Every (agent, server, tool) an agent has called at least once.
     async fn tool_uses(&self) -> Result<Vec<(String, String, String)>, StoreError>;
 
+    /// Gateway calls by agent, tool and decision, with counts and first/last times.
+    async fn gateway_activity(&self) -> Result<Vec<crate::protect::GatewayActivity>, StoreError>;
+
     /// Held calls, newest first; only the pending ones if asked.
     async fn approvals(&self, pending_only: bool) -> Result<Vec<custos_core::protect::ApprovalRecord>, StoreError>;
 

@@ -36,6 +36,7 @@ impl Projection for Protect {
             ("tool_use", "agent, server, tool"),
             ("approvals", "id"),
             ("session_tools", "session, server, tool"),
+            ("gateway_activity", "agent, server, tool, decision"),
         ]
     }
 
@@ -149,8 +150,21 @@ impl Projection for Protect {
                 // call's session is not known to its approval, so it is not counted here.
                 let d = &event.data;
                 let str_of = |k: &str| d.get(k).and_then(serde_json::Value::as_str);
-                let went_out = str_of("decision") == Some("allow")
-                    || d.get("enforced").and_then(serde_json::Value::as_bool) == Some(false);
+                let enforced = d.get("enforced").and_then(serde_json::Value::as_bool) != Some(false);
+                let went_out = str_of("decision") == Some("allow") || !enforced;
+                if let (Some(agent), Some(server), Some(tool), Some(decision)) =
+                    (event.agent.as_ref(), str_of("server"), str_of("tool"), str_of("decision"))
+                {
+                    let decision = if !enforced && decision != "allow" { "shadow" } else { decision };
+                    tx.prepare_cached(
+                        "INSERT INTO gateway_activity \
+                         (agent, server, tool, decision, calls, first_ts, last_ts, first_idx, last_idx) \
+                         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6, ?6) \
+                         ON CONFLICT (agent, server, tool, decision) DO UPDATE SET \
+                         calls = calls + 1, last_ts = excluded.last_ts, last_idx = excluded.last_idx",
+                    )?
+                    .execute(params![agent.as_str(), server, tool, decision, ts, index as i64])?;
+                }
                 if let (true, Some(session), Some(server), Some(tool)) =
                     (went_out, str_of("session"), str_of("server"), str_of("tool"))
                 {
@@ -217,6 +231,42 @@ pub(crate) fn tool_pins(conn: &Connection) -> Result<Vec<ToolPin>, StoreError> {
 }
 
 /// Every (agent, server, tool) an agent has called.
+pub(crate) fn gateway_activity(conn: &Connection) -> Result<Vec<GatewayActivity>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT agent, server, tool, decision, calls, first_ts, last_ts, first_idx, last_idx \
+         FROM gateway_activity ORDER BY agent, server, tool, decision",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(GatewayActivity {
+            agent: r.get(0)?,
+            server: r.get(1)?,
+            tool: r.get(2)?,
+            decision: r.get(3)?,
+            calls: r.get::<_, i64>(4)?.max(0) as u64,
+            first_ts: r.get(5)?,
+            last_ts: r.get(6)?,
+            first_index: r.get::<_, i64>(7)?.max(0) as u64,
+            last_index: r.get::<_, i64>(8)?.max(0) as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What one agent did with one tool at the gateway, under one decision.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GatewayActivity {
+    pub agent: String,
+    pub server: String,
+    pub tool: String,
+    /// `allow`, `deny`, `approval`, or `shadow` (a non-allow decision not enforced).
+    pub decision: String,
+    pub calls: u64,
+    pub first_ts: String,
+    pub last_ts: String,
+    pub first_index: u64,
+    pub last_index: u64,
+}
+
 pub(crate) fn tool_uses(conn: &Connection) -> Result<Vec<(String, String, String)>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT agent, server, tool FROM tool_use ORDER BY agent, server, tool")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use custos_core::{
     AgentId, Entry, Event, EventKind, Timestamp,
+    discovery::AgentDiscovered,
     registry::{
         Agent, AgentChange, AgentQuery, AgentRegistered, AgentState, AgentStateChanged, Credential, CredentialIssued,
         CredentialRevoked, OwnerId, OwnerOffboarded, OwnerSummary,
@@ -53,7 +54,27 @@ impl Projection for Registry {
                     return Err(invariant(format!("registry: agent `{id}` is already registered")));
                 }
                 let p: AgentRegistered = payload(event)?;
-                save(tx, &Agent::registered(id.clone(), index, ts, &p))
+                save(tx, &Agent::registered(id.clone(), index, ts, &p))?;
+                // Registering with a discovery finding in the provenance adopts the shadow
+                // agent discovery recorded for it: its `discovered/<finding>` record goes.
+                let mut adopt = tx.prepare_cached("DELETE FROM agents WHERE id = ?1 AND state = 'discovered'")?;
+                for finding in &p.provenance {
+                    adopt.execute([format!("discovered/{finding}")])?;
+                }
+                Ok(())
+            }
+            EventKind::AgentDiscovered => {
+                let id = subject(event)?;
+                let p: AgentDiscovered = payload(event)?;
+                match load(tx, id)? {
+                    // Seen again: the record stays, its last change moves.
+                    Some(mut agent) => {
+                        agent.updated_at = ts;
+                        agent.last_index = index;
+                        save(tx, &agent)
+                    }
+                    None => save(tx, &Agent::discovered(id.clone(), index, ts, &p)),
+                }
             }
             EventKind::AgentUpdated => change(tx, subject(event)?, index, ts, AgentChange::Updated(payload(event)?)),
             EventKind::AgentOwnerChanged => {

@@ -561,6 +561,10 @@ impl crate::ProtectStore for SqliteStore {
         self.read(|c| crate::protect::tool_uses(c)).await
     }
 
+    async fn gateway_activity(&self) -> Result<Vec<crate::protect::GatewayActivity>, StoreError> {
+        self.read(|c| crate::protect::gateway_activity(c)).await
+    }
+
     async fn approvals(&self, pending_only: bool) -> Result<Vec<custos_core::protect::ApprovalRecord>, StoreError> {
         self.read(move |c| crate::protect::approvals(c, pending_only)).await
     }

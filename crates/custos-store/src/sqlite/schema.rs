@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "agent_events", include_str!("../../migrations/sqlite/0002_agent_events.sql")),
     (3, "registry", include_str!("../../migrations/sqlite/0003_registry.sql")),
     (4, "protect", include_str!("../../migrations/sqlite/0004_protect.sql")),
+    (5, "discovery", include_str!("../../migrations/sqlite/0005_discovery.sql")),
 ];
 
 fn not_a_ledger(path: &Path, why: impl Into<String>) -> StoreError {
