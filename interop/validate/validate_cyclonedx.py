@@ -50,6 +50,15 @@ def graph_errors(doc):
     return errors
 
 
+def describe(error):
+    """One line per schema error: where, and what (the library's own text repeats the schema)."""
+    inner = getattr(error, "data", None)
+    if inner is None or not hasattr(inner, "message"):
+        return str(error).splitlines()[0]
+    where = "/" + "/".join(str(p) for p in inner.absolute_path)
+    return f"{where}: {inner.message}"
+
+
 def main(files):
     if not files:
         sys.exit("usage: validate_cyclonedx.py FILE...")
@@ -64,7 +73,7 @@ def main(files):
             print(f"{name}: cannot read: {e}")
             failed += 1
             continue
-        errors = [str(e) for e in (validator.validate_str(text, all_errors=True) or [])]
+        errors = [describe(e) for e in (validator.validate_str(text, all_errors=True) or [])]
         if isinstance(doc, dict):
             if doc.get("specVersion") != "1.6":
                 errors.append(f"specVersion is {doc.get('specVersion')!r}, not '1.6'")

@@ -325,10 +325,10 @@ impl Bom {
                 }],
             },
         });
-        if !a.location.path.as_os_str().is_empty() {
-            if let Some(Value::Object(evidence)) = component.get_mut("evidence") {
-                evidence.insert("occurrences".into(), json!([occurrence(&a.location)]));
-            }
+        if !a.location.path.as_os_str().is_empty()
+            && let Some(Value::Object(evidence)) = component.get_mut("evidence")
+        {
+            evidence.insert("occurrences".into(), json!([occurrence(&a.location)]));
         }
         self.components.push(component);
         bom_ref

@@ -384,6 +384,7 @@ impl Out<'_> {
         }
         let mut props = json!({
             "findingId": id,
+            "name": a.name,
             "kind": a.kind.as_str(),
             "framework": a.framework,
             "source": a.source,
