@@ -192,8 +192,9 @@ fn def(rule: Rule) -> Option<(usize, &'static RuleDef)> {
     RULES.iter().enumerate().find(|(_, d)| d.rule == rule)
 }
 
-/// The SARIF 2.1.0 log of `report`. Paths under one of `roots` are written relative to it (see
-/// the module doc); `tool_version` is the driver's version.
+/// The SARIF 2.1.0 log of `report`. Paths under one of `roots` (absolute paths, as the report's
+/// are; relative roots are ignored) are written relative to the most specific one (see the
+/// module doc); `tool_version` is the driver's version.
 pub fn to_sarif(report: &Report, roots: &[PathBuf], tool_version: &str) -> Value {
     let uris = Uris::new(roots);
     let mut out = Out { uris: &uris, results: Vec::new(), notifications: Vec::new() };
