@@ -9,18 +9,22 @@
 //! leaves the scanner: a finding carries a masked form and a keyed fingerprint only.
 
 mod catalogue;
+mod cyclonedx;
 mod fingerprint;
 mod jsonc;
 mod model;
 mod reconcile;
 mod run;
+mod sarif;
 mod scan;
 
 pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
+pub use cyclonedx::{to_cyclonedx, uuid_v4};
 pub use fingerprint::{FingerprintKey, hmac_sha256};
 pub use model::{
     AgentFinding, AgentKind, CredentialFinding, Label, Location, Reconciled, Report, Skipped, Source, TrafficFinding,
 };
 pub use reconcile::{ReconcileOptions, RegistryAgent, is_agent, reconcile};
 pub use run::{Catalogues, Plan, Progress, RunStats, run};
+pub use sarif::{SARIF_SCHEMA, to_sarif};
 pub use scan::{LoginFile, MAX_FILE_SIZE, Roots, Server, Transport, mask, scan_clients, scan_clients_in};

@@ -8,6 +8,7 @@
 )]
 
 mod catalogue;
+mod outputs;
 mod skips;
 
 use std::fs;

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Writes custos-discover's SARIF and CycloneDX for a report holding every kind of finding (the
+# `outputs` integration test with CUSTOS_WRITE_OUTPUTS set), then checks them with the outside
+# validators: the real documents must pass, the deliberately broken ones must fail.
+# Usage: run.sh [VENV] [DIR]   (after install.sh; CARGO_TARGET_DIR is honoured)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+venv="${1:-/var/tmp/custos-validate}"
+dir="${2:-$(mktemp -d)}"
+CUSTOS_WRITE_OUTPUTS="$dir" cargo test -q -p custos-discover --test it outputs::writes_outputs_for_the_outside_validators
+py="$venv/bin/python"
+"$py" "$here/validate_sarif.py" "$dir/discover.sarif" "$dir/empty.sarif"
+"$py" "$here/validate_cyclonedx.py" "$dir/discover.cdx.json" "$dir/empty.cdx.json"
+for broken in "$dir/broken.sarif:validate_sarif.py" "$dir/broken.cdx.json:validate_cyclonedx.py"; do
+	file="${broken%%:*}"
+	if "$py" "$here/${broken##*:}" "$file" >/dev/null; then
+		echo "validators: $file is broken on purpose but was accepted" >&2
+		exit 1
+	fi
+	echo "$file: rejected, as it should be"
+done
