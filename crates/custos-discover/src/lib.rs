@@ -10,13 +10,19 @@
 
 mod catalogue;
 mod fingerprint;
+mod hosts;
 mod jsonc;
+mod logs;
 mod model;
+mod otel;
 mod scan;
 
 pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
 pub use fingerprint::{FingerprintKey, hmac_sha256};
+pub use hosts::{HostCatalogue, HostCatalogueError, HostCategory, HostEntry};
+pub use logs::{LogScan, MAX_LINE, scan_log};
 pub use model::{
     AgentFinding, AgentKind, CredentialFinding, Label, Location, Reconciled, Report, Skipped, Source, TrafficFinding,
 };
+pub use otel::{OtelScan, scan_otlp};
 pub use scan::{LoginFile, MAX_FILE_SIZE, Roots, Server, Transport, mask, scan_clients, scan_clients_in};
