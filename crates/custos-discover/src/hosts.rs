@@ -222,8 +222,11 @@ impl HostCatalogue {
         if name.is_empty() {
             return None;
         }
-        let name: Cow<'_, str> =
-            if name.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(name.to_ascii_lowercase()) } else { Cow::Borrowed(name) };
+        let name: Cow<'_, str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        };
         if let Some(port) = port
             && is_local(&name)
         {

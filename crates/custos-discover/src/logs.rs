@@ -151,9 +151,8 @@ enum Format {
     JsonLines,
 }
 
-static SQUID: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"^\d{9,11}(\.\d{1,9})?\s+-?\d+\s+\S+\s+[A-Z_]+(/\d{3})?\s+\d+\s+[A-Za-z_-]+\s+\S+").ok()
-});
+static SQUID: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^\d{9,11}(\.\d{1,9})?\s+-?\d+\s+\S+\s+[A-Z_]+/\d{3}\s+\d+\s+[A-Za-z_-]+\s+\S+").ok());
 
 fn detect<'a>(head: impl Iterator<Item = &'a str>) -> Result<Format, String> {
     let mut saw_json = false;
@@ -237,7 +236,7 @@ impl Default for ZeekHeader {
 #[derive(Debug)]
 enum Parser {
     Squid,
-    ZeekTsv { header: ZeekHeader, first_kind: Option<ZeekKind> },
+    ZeekTsv { header: Box<ZeekHeader>, first_kind: Option<ZeekKind> },
     ZeekJson,
     JsonLines,
 }
@@ -246,7 +245,7 @@ impl Parser {
     fn new(format: Format) -> Self {
         match format {
             Format::Squid => Self::Squid,
-            Format::ZeekTsv => Self::ZeekTsv { header: ZeekHeader::default(), first_kind: None },
+            Format::ZeekTsv => Self::ZeekTsv { header: Box::default(), first_kind: None },
             Format::ZeekJson => Self::ZeekJson,
             Format::JsonLines => Self::JsonLines,
         }
@@ -271,6 +270,9 @@ struct Record {
     workload: String,
     /// As the log states it, possibly with a port.
     host: String,
+    /// Tried when `host` is not in the catalogue: the connection's address and port, when a
+    /// `Host` header names an internal server by a name.
+    fallback: Option<String>,
     path: Option<String>,
     time: Option<Timestamp>,
 }
@@ -330,8 +332,15 @@ impl Scanner<'_> {
     }
 
     fn record(&mut self, number: u64, record: Record) {
-        let Some(entry) = self.hosts.classify_request(&record.host, record.path.as_deref()) else { return };
-        let host = display_host(&record.host, entry);
+        let path = record.path.as_deref();
+        let (seen, entry) = match self.hosts.classify_request(&record.host, path) {
+            Some(entry) => (&record.host, entry),
+            None => match record.fallback.as_ref().and_then(|f| Some((f, self.hosts.classify_request(f, path)?))) {
+                Some(found) => found,
+                None => return,
+            },
+        };
+        let host = display_host(seen, entry);
         let flow = self.flows.entry((record.workload, host)).or_insert_with(|| Flow {
             line: number,
             provider: entry.provider.clone(),
@@ -377,7 +386,11 @@ pub(crate) fn display_host(host: &str, entry: &HostEntry) -> String {
     let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
     match port {
         Some(port) if entry.category == HostCategory::LocalModel && is_local(&name) => {
-            if name.contains(':') { format!("[{name}]:{port}") } else { format!("{name}:{port}") }
+            if name.contains(':') {
+                format!("[{name}]:{port}")
+            } else {
+                format!("{name}:{port}")
+            }
         }
         _ => name,
     }
@@ -386,13 +399,24 @@ pub(crate) fn display_host(host: &str, entry: &HostEntry) -> String {
 /// `time elapsed client code/status bytes method URL user hierarchy/peer type`.
 fn squid(line: &str) -> Outcome {
     let mut f = line.split_ascii_whitespace();
-    let (Some(ts), Some(_elapsed), Some(client), Some(code), Some(_bytes), Some(method), Some(url)) =
+    let (Some(ts), Some(elapsed), Some(client), Some(code), Some(bytes), Some(method), Some(url)) =
         (f.next(), f.next(), f.next(), f.next(), f.next(), f.next(), f.next())
     else {
         return Outcome::Bad;
     };
     let Some(time) = epoch(ts) else { return Outcome::Bad };
-    if !code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'/') {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let code_ok = match code.split_once('/') {
+        Some((tag, status)) => {
+            !tag.is_empty()
+                && tag.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+                && status.len() == 3
+                && digits(status)
+        }
+        None => false,
+    };
+    let method_ok = method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-');
+    if !(digits(elapsed.trim_start_matches('-')) && code_ok && digits(bytes) && method_ok) {
         return Outcome::Bad;
     }
     let (host, path) = if method.eq_ignore_ascii_case("CONNECT") {
@@ -403,7 +427,7 @@ fn squid(line: &str) -> Outcome {
             None => return Outcome::Nothing,
         }
     };
-    Outcome::Record(Record { workload: client.to_string(), host, path, time: Some(time) })
+    Outcome::Record(Record { workload: client.to_string(), host, fallback: None, path, time: Some(time) })
 }
 
 /// `scheme://[user@]host[:port][/path…]` or `host[:port][/path…]` → (host with port, path).
@@ -470,8 +494,13 @@ fn zeek_tsv(header: &mut ZeekHeader, line: &str) -> Outcome {
         },
         None => return Outcome::Nothing,
     };
-    let path = if header.kind == Some(ZeekKind::Http) { get(header.uri).map(str::to_string) } else { None };
-    Outcome::Record(Record { workload: workload.to_string(), host, path, time })
+    let http = header.kind == Some(ZeekKind::Http);
+    let path = if http { get(header.uri).map(str::to_string) } else { None };
+    let fallback = match (get(header.resp_h), get(header.resp_p)) {
+        (Some(h), Some(p)) if http => Some(join_host_port(h, p)),
+        _ => None,
+    };
+    Outcome::Record(Record { workload: workload.to_string(), host, fallback, path, time })
 }
 
 fn set_fields(header: &mut ZeekHeader, fields: Vec<&str>) {
@@ -547,6 +576,9 @@ const HOST_KEYS: &[&str] = &[
     "url.domain",
     "tls.client.server_name",
     "dns.question.name",
+    "destination.address",
+    "destination.ip",
+    "dest_ip",
 ];
 const URL_KEYS: &[&str] = &["url", "url.full", "url.original", "request_url", "http.url"];
 const PATH_KEYS: &[&str] = &["url.path", "path", "request_path", "uri"];
@@ -575,21 +607,22 @@ fn json_line(line: &str, zeek: bool) -> Outcome {
     let time = TIME_KEYS.iter().find_map(|k| get(&obj, k)).and_then(json_time);
     if zeek {
         let Some(workload) = get_str(&obj, "id.orig_h") else { return Outcome::Bad };
-        let (host, path) = if let Some(q) = get_str(&obj, "query") {
-            (q.to_string(), None)
+        let (host, path, fallback) = if let Some(q) = get_str(&obj, "query") {
+            (q.to_string(), None, None)
         } else if let Some(sni) = get_str(&obj, "server_name") {
-            (sni.to_string(), None)
+            (sni.to_string(), None, None)
         } else if let Some(host) = get_str(&obj, "host") {
             let port = get(&obj, "id.resp_p").and_then(json_port);
-            (with_port(host, port.as_deref(), Some(ZeekKind::Http)), get_str(&obj, "uri").map(str::to_string))
+            let fallback = get_str(&obj, "id.resp_h").zip(port.as_deref()).map(|(h, p)| join_host_port(h, p));
+            (with_port(host, port.as_deref(), Some(ZeekKind::Http)), get_str(&obj, "uri").map(str::to_string), fallback)
         } else {
             return Outcome::Nothing;
         };
-        return Outcome::Record(Record { workload: workload.to_string(), host, path, time });
+        return Outcome::Record(Record { workload: workload.to_string(), host, fallback, path, time });
     }
     let Some((host, path)) = generic_host(&obj) else { return Outcome::Nothing };
     let workload = WORKLOAD_KEYS.iter().find_map(|k| get_str(&obj, k)).unwrap_or("unknown").to_string();
-    Outcome::Record(Record { workload, host, path, time })
+    Outcome::Record(Record { workload, host, fallback: None, path, time })
 }
 
 /// The destination of a generic JSON line: a host field (with a port field when it has none)

@@ -10,7 +10,7 @@
 //! ancestors; when the parent chain is broken, to the agents of the same trace.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, Cursor, Read as _};
+use std::io::{BufRead, Cursor, Read};
 use std::path::Path;
 
 use jiff::Timestamp;
@@ -72,21 +72,19 @@ pub fn scan_otlp(hosts: &HostCatalogue, path: &Path, reader: impl BufRead) -> Re
                 // A document spread over lines: parse it whole, from its first line on.
                 let number = lines.number;
                 let rest = Cursor::new(format!("{text}\n")).chain(lines.into_inner());
-                let request: Request = serde_json::from_reader(rest.take(MAX_OTLP_DOCUMENT))
+                let mut counted = CountLines { inner: rest.take(MAX_OTLP_DOCUMENT), newlines: number - 1, last: 0 };
+                let request: Request = serde_json::from_reader(&mut counted)
                     .map_err(|e| format!("not an OTLP JSON trace (limit {MAX_OTLP_DOCUMENT} bytes): {e}"))?;
+                // serde_json stops at the end of the value: count the trailing whitespace too.
+                let mut tail = [0_u8; 4096];
+                while counted.read(&mut tail).map_err(|e| format!("read error: {e}"))? > 0 {}
+                let lines = counted.newlines + u64::from(counted.last != b'\n' && counted.last != 0);
                 let Some(rs) = request.resource_spans else {
                     return Err("a JSON document without `resourceSpans`: not an OTLP trace".into());
                 };
                 spans.add(rs, number);
                 let (agents, traffic) = spans.finish(hosts, path, true);
-                return Ok(OtelScan {
-                    format: "otlp-json",
-                    lines: 0,
-                    bad_lines: 0,
-                    spans: spans.count,
-                    agents,
-                    traffic,
-                });
+                return Ok(OtelScan { format: "otlp-json", lines, bad_lines: 0, spans: spans.count, agents, traffic });
             }
             _ => bad += 1,
         }
@@ -97,6 +95,25 @@ pub fn scan_otlp(hosts: &HostCatalogue, path: &Path, reader: impl BufRead) -> Re
     }
     let (agents, traffic) = spans.finish(hosts, path, false);
     Ok(OtelScan { format: "otlp-jsonl", lines: lines.number, bad_lines: bad, spans: spans.count, agents, traffic })
+}
+
+/// Counts the lines of a document as serde_json reads it.
+struct CountLines<R> {
+    inner: R,
+    newlines: u64,
+    last: u8,
+}
+
+impl<R: std::io::Read> std::io::Read for CountLines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let read = buf.get(..n).unwrap_or_default();
+        self.newlines += memchr::memchr_iter(b'\n', read).count() as u64;
+        if let Some(&b) = read.last() {
+            self.last = b;
+        }
+        Ok(n)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,7 +243,8 @@ impl Spans {
     }
 
     fn finish(&self, hosts: &HostCatalogue, path: &Path, single: bool) -> (Vec<AgentFinding>, Vec<TrafficFinding>) {
-        let location = |line: u64| Location::line(path, if single { 1 } else { u32::try_from(line).unwrap_or(u32::MAX) });
+        let location =
+            |line: u64| Location::line(path, if single { 1 } else { u32::try_from(line).unwrap_or(u32::MAX) });
         // Agent spans by (trace, span id), and the agents of each trace.
         let mut agent_spans: HashMap<(&str, &str), (usize, &str)> = HashMap::new();
         let mut trace_agents: HashMap<&str, BTreeSet<(usize, &str)>> = HashMap::new();
@@ -241,11 +259,8 @@ impl Spans {
         let mut loose: HashMap<usize, Acc> = HashMap::new();
         let mut flows: HashMap<(usize, String), FlowAcc> = HashMap::new();
         for rec in &self.recs {
-            let owners: Vec<(usize, &str)> = if rec.agent.is_some() {
-                Vec::new()
-            } else {
-                self.owners(rec, &agent_spans, &trace_agents)
-            };
+            let owners: Vec<(usize, &str)> =
+                if rec.agent.is_some() { Vec::new() } else { self.owners(rec, &agent_spans, &trace_agents) };
             if let Some((name, _)) = &rec.agent {
                 if let Some(acc) = agents.get_mut(&(rec.workload, name.as_str())) {
                     acc.models.extend(rec.models.iter().cloned());
@@ -287,12 +302,13 @@ impl Spans {
             })
             .collect();
         let with_agents: BTreeSet<usize> = out_workloads(&self.recs);
-        for (w, acc) in loose {
+        for (w, mut acc) in loose {
             if with_agents.contains(&w) || !acc.model_calls {
                 continue;
             }
             // A model loop that calls tools is an agent even without an agent span.
             let kind = if acc.tools.is_empty() { AgentKind::LlmClient } else { AgentKind::Agent };
+            acc.evidence.push_str("; no agent span in the workload");
             let at = location(acc.line);
             out.push(acc.finding(kind, workload(w), workload(w), at));
         }

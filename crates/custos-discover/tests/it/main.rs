@@ -9,6 +9,7 @@
 
 mod catalogue;
 mod skips;
+mod telemetry;
 
 use std::fs;
 use std::path::{Path, PathBuf};
