@@ -281,3 +281,56 @@ fn a_long_generated_log_is_streamed() {
     assert!(scan.traffic.iter().all(|t| t.host == "api.anthropic.com" && t.provider == "Anthropic"));
     assert_eq!(scan.traffic.len(), 4 * 5, "10.9.{{0..3}}.{{0,10,20,30,40}}");
 }
+
+#[test]
+fn generic_json_lines_read_flat_nested_and_url_fields() {
+    let text = [
+        r#"{"ts": 1796112000123, "client": "10.1.1.1", "url": "https://API.groq.com/openai/v1/chat/completions"}"#,
+        r#"{"time": "2026-12-01T08:00:05+01:00", "k8s.pod.name": "bot-1", "source": {"ip": "10.1.1.2"}, "sni": "api.cohere.com"}"#,
+        r#"{"time": 1796112009, "service": "indexer", "dest_host": "127.0.0.1", "dest_port": 11434}"#,
+        r#"{"time": 1796112010, "service": "indexer", "dest_ip": "10.2.2.2", "dest_port": "8000", "path": "/v1/embeddings"}"#,
+        r#"{"time": 1796112011, "service": "indexer", "dest_ip": "10.2.2.2", "dest_port": 8000, "path": "/docs"}"#,
+        r#"{"msg": "no destination"}"#,
+        r#"[1, 2, 3]"#,
+    ]
+    .join("\n");
+    let scan = log_text(&text).unwrap();
+    assert_eq!((scan.format, scan.lines, scan.bad_lines), ("json-lines", 7, 1));
+    let got: Vec<(String, String, Option<String>)> =
+        scan.traffic.iter().map(|t| (t.workload.clone(), t.host.clone(), t.first_seen.clone())).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("10.1.1.1".into(), "api.groq.com".into(), Some("2026-12-01T08:00:00.123Z".into())),
+            ("bot-1".into(), "api.cohere.com".into(), Some("2026-12-01T07:00:05Z".into())),
+            ("indexer".into(), "10.2.2.2:8000".into(), Some("2026-12-01T08:00:10Z".into())),
+            ("indexer".into(), "127.0.0.1:11434".into(), Some("2026-12-01T08:00:09Z".into())),
+        ]
+    );
+}
+
+#[test]
+fn zeek_json_http_uses_the_connection_when_the_host_header_is_a_name() {
+    let line = r#"{"ts":1796112120.5,"uid":"Cx1","id.orig_h":"10.0.4.21","id.orig_p":51344,"id.resp_h":"10.0.8.15","id.resp_p":11434,"method":"POST","host":"ollama.lab","uri":"/api/chat"}"#;
+    let scan = log_text(line).unwrap();
+    assert_eq!(scan.format, "zeek-json");
+    assert_eq!(scan.traffic.len(), 1);
+    assert_eq!((scan.traffic[0].host.as_str(), scan.traffic[0].provider.as_str()), ("10.0.8.15:11434", "Ollama"));
+}
+
+#[test]
+fn otlp_lines_with_foreign_lines_count_them_as_bad() {
+    let lines = fs::read_to_string(fixtures().join("otel/traces.jsonl")).unwrap();
+    let mut v: Vec<&str> = lines.lines().collect();
+    v.insert(1, "not json at all");
+    v.insert(2, r#"{"level":"info","msg":"exporter started"}"#);
+    let scan = otlp_text(&v.join("\n")).unwrap();
+    assert_eq!((scan.format, scan.lines, scan.bad_lines, scan.spans), ("otlp-jsonl", 6, 2, 8));
+    let agents: Vec<&str> = scan.agents.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(agents, ["ops-copilot", "ticket-router"]);
+    // Line numbers follow the file as it is.
+    let router = scan.agents.iter().find(|a| a.name == "ticket-router").unwrap();
+    assert_eq!(router.location.line, Some(1));
+    let bedrock = scan.traffic.iter().find(|t| t.host.starts_with("bedrock-runtime.")).unwrap();
+    assert_eq!(bedrock.location.line, Some(4));
+}
