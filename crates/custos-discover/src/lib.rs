@@ -11,8 +11,11 @@
 mod catalogue;
 mod cyclonedx;
 mod fingerprint;
+mod hosts;
 mod jsonc;
+mod logs;
 mod model;
+mod otel;
 mod reconcile;
 mod run;
 mod sarif;
@@ -21,9 +24,12 @@ mod scan;
 pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
 pub use cyclonedx::{to_cyclonedx, uuid_v4};
 pub use fingerprint::{FingerprintKey, hmac_sha256};
+pub use hosts::{HostCatalogue, HostCatalogueError, HostCategory, HostEntry};
+pub use logs::{LogScan, MAX_LINE, scan_log};
 pub use model::{
     AgentFinding, AgentKind, CredentialFinding, Label, Location, Reconciled, Report, Skipped, Source, TrafficFinding,
 };
+pub use otel::{OtelScan, scan_otlp};
 pub use reconcile::{ReconcileOptions, RegistryAgent, is_agent, reconcile};
 pub use run::{Catalogues, Plan, Progress, RunStats, run};
 pub use sarif::{SARIF_SCHEMA, to_sarif};

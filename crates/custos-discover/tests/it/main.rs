@@ -10,6 +10,7 @@
 mod catalogue;
 mod outputs;
 mod skips;
+mod telemetry;
 
 use std::fs;
 use std::path::{Path, PathBuf};
