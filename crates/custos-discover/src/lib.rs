@@ -9,12 +9,16 @@
 //! leaves the scanner: a finding carries a masked form and a keyed fingerprint only.
 
 mod catalogue;
+mod code;
 mod fingerprint;
 mod jsonc;
 mod model;
 mod scan;
 
 pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
+pub use code::{
+    CodeLanguage, Framework, Frameworks, Lookalike, NameFrom, Symbol, SymbolKind, scan_code, scan_definition, scan_source,
+};
 pub use fingerprint::{FingerprintKey, hmac_sha256};
 pub use model::{
     AgentFinding, AgentKind, CredentialFinding, Label, Location, Reconciled, Report, Skipped, Source, TrafficFinding,
