@@ -50,6 +50,8 @@ pub(super) fn analyze(frameworks: &Frameworks, lang: Lang, path: &Path, text: &s
         path,
         imports: HashMap::new(),
         values: HashMap::new(),
+        params: HashMap::new(),
+        calls_by_name: HashMap::new(),
     };
     let sites = file.collect(tree.root_node());
     file.findings(&sites)
@@ -79,6 +81,9 @@ struct Site<'t> {
     scopes: Vec<usize>,
     /// The nearest enclosing named function.
     function: Option<String>,
+    /// The nearest ancestors, parent first. Kept from the walk because asking tree-sitter for
+    /// a parent costs a descent from the root: quadratic on deeply nested input.
+    up: Vec<Node<'t>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +129,11 @@ struct File<'a> {
     /// (scope, variable) → the expression last assigned to it. Attribute targets (`self.x`)
     /// live in the module scope: they outlive the method that sets them.
     values: HashMap<(usize, String), Node<'a>>,
+    /// Parameter name → (function name, position): lets a value passed to a function in the
+    /// same file reach the parameter it is passed as (`run(server)` → `def run(mcp_server)`).
+    params: HashMap<String, Vec<(String, usize)>>,
+    /// Function name → the calls of it by that plain name.
+    calls_by_name: HashMap<String, Vec<Node<'a>>>,
 }
 
 /// What one pass over the tree gathered.
@@ -227,8 +237,10 @@ impl<'a> File<'a> {
         let mut scopes: Vec<(usize, usize, Option<String>)> = Vec::new();
         let mut cursor = root.walk();
         let mut depth = 0usize;
+        let mut path: Vec<Node<'a>> = Vec::new();
         loop {
             let node = cursor.node();
+            path.truncate(depth);
             while scopes.last().is_some_and(|s| s.0 >= depth) {
                 scopes.pop();
             }
@@ -237,6 +249,7 @@ impl<'a> File<'a> {
                 node,
                 scopes: scopes.iter().rev().take(MAX_SCOPES).map(|s| s.1).collect(),
                 function: scopes.iter().rev().find_map(|s| s.2.clone()),
+                up: path.iter().rev().take(2 * usize::from(MAX_DEPTH)).copied().collect(),
             };
             match kind {
                 "import_statement" | "import_from_statement" if self.family == CodeLanguage::Python => {
@@ -247,15 +260,26 @@ impl<'a> File<'a> {
                     let s = site();
                     self.assignment(node, &s.scopes);
                 }
-                "call" | "call_expression" | "new_expression" => sites.calls.push(site()),
+                "call" | "call_expression" | "new_expression" => {
+                    if let Some((callee, _)) = call_parts(node) {
+                        if callee.kind() == "identifier" {
+                            self.calls_by_name.entry(self.text(callee).to_string()).or_default().push(node);
+                        }
+                    }
+                    sites.calls.push(site());
+                }
                 "decorated_definition" => sites.decorated.push(site()),
                 "class_definition" | "class_declaration" | "class" => sites.classes.push(site()),
                 _ => {}
             }
             if is_function(kind) {
-                let name = self.function_name(node);
+                let name = self.function_name(node, path.last().copied());
+                if let Some(name) = &name {
+                    self.record_params(node, name);
+                }
                 scopes.push((depth, node.id(), name));
             }
+            path.push(node);
             if cursor.goto_first_child() {
                 depth += 1;
                 continue;
@@ -272,12 +296,49 @@ impl<'a> File<'a> {
         }
     }
 
-    fn function_name(&self, node: Node<'_>) -> Option<String> {
+    fn record_params(&mut self, function: Node<'_>, name: &str) {
+        let Some(list) = function.child_by_field_name("parameters") else { return };
+        let mut index = 0usize;
+        for param in named_children(list) {
+            // `self` is not passed positionally; `*args`, `**kw` end the positions.
+            let ident = match param.kind() {
+                "identifier" => Some(param),
+                "typed_parameter" => named_children(param).into_iter().find(|n| n.kind() == "identifier"),
+                "default_parameter" | "typed_default_parameter" | "assignment_pattern" => {
+                    param.child_by_field_name("name").or_else(|| param.child_by_field_name("left"))
+                }
+                "required_parameter" | "optional_parameter" => param.child_by_field_name("pattern"),
+                _ => None,
+            };
+            let Some(ident) = ident.filter(|i| i.kind() == "identifier") else { continue };
+            let text = self.text(ident);
+            if text == "self" || text == "cls" {
+                continue;
+            }
+            self.params.entry(text.to_string()).or_default().push((name.to_string(), index));
+            index += 1;
+        }
+    }
+
+    /// The arguments passed, by calls in this file, to a parameter of this name.
+    fn passed_to(&self, param: &str) -> Vec<Node<'a>> {
+        let mut out = Vec::new();
+        for (function, index) in self.params.get(param).into_iter().flatten() {
+            for call in self.calls_by_name.get(function).into_iter().flatten() {
+                if let Some((_, Some(args))) = call_parts(*call) {
+                    out.extend(self.positional(args).get(*index).copied());
+                }
+            }
+        }
+        out
+    }
+
+    fn function_name(&self, node: Node<'_>, parent: Option<Node<'_>>) -> Option<String> {
         if let Some(name) = node.child_by_field_name("name") {
             return Some(self.text(name).to_string());
         }
         // `const run = async () => …`: the arrow function is named by its variable or key.
-        let parent = node.parent()?;
+        let parent = parent?;
         match parent.kind() {
             "variable_declarator" => parent.child_by_field_name("name").map(|n| self.text(n).to_string()),
             "pair" => parent.child_by_field_name("key").map(|n| self.plain_key(n)),
@@ -394,7 +455,11 @@ impl<'a> File<'a> {
                         }
                         _ => continue,
                     };
-                    let import = format!("const {{ {name} }} = require(\"{source}\")");
+                    let import = if name == local {
+                        format!("const {{ {name} }} = require(\"{source}\")")
+                    } else {
+                        format!("const {{ {name}: {local} }} = require(\"{source}\")")
+                    };
                     self.imports.insert(local.into(), Binding { target: format!("{source}.{name}"), import });
                 }
             }
@@ -658,7 +723,7 @@ impl<'a> File<'a> {
         for site in &sites.calls {
             let Some((callee, _)) = call_parts(site.node) else { continue };
             // A decorator call is read with its decorated definition.
-            if site.node.parent().is_some_and(|p| p.kind() == "decorator") {
+            if site.up.first().is_some_and(|p| p.kind() == "decorator") {
                 continue;
             }
             let Some(resolved) = self.resolve(callee, &site.scopes, MAX_DEPTH) else { continue };
@@ -739,15 +804,13 @@ impl<'a> File<'a> {
     // ------------------------------------------------------------------ pass 3: read
 
     /// The variable, attribute or map key a call's value is bound to.
-    fn bound_name(&self, node: Node<'a>) -> Option<String> {
-        let mut child = node;
-        let mut parent = node.parent()?;
-        for _ in 0..MAX_DEPTH {
-            if !is_transparent(parent.kind()) {
-                break;
-            }
+    fn bound_name(&self, site: &Site<'a>) -> Option<String> {
+        let mut child = site.node;
+        let mut ancestors = site.up.iter().copied();
+        let mut parent = ancestors.next()?;
+        while is_transparent(parent.kind()) {
             child = parent;
-            parent = parent.parent()?;
+            parent = ancestors.next()?;
         }
         let left = match parent.kind() {
             "assignment" | "assignment_expression" => {
@@ -961,6 +1024,10 @@ impl<'a> File<'a> {
                     let target = self.deref(node, scopes);
                     if target.id() != node.id() {
                         stack.push((target, depth - 1));
+                    } else if kind == "identifier" {
+                        for passed in self.passed_to(text) {
+                            stack.push((passed, depth - 1));
+                        }
                     }
                 }
             }
@@ -1059,7 +1126,10 @@ impl<'a> File<'a> {
                 if is_list(target.kind()) && target.id() != item.id() {
                     self.tools(target, scopes, ctx, depth - 1, out, used);
                 } else {
-                    push_unique(out, name.to_string());
+                    // A tool object that states its own id or name (`AgentSkill(id=…)`) is
+                    // known by it; any other is known by the variable that holds it.
+                    let stated = if is_call(target.kind()) { self.stated_id(target, scopes) } else { None };
+                    push_unique(out, stated.unwrap_or_else(|| name.to_string()));
                 }
             }
             "attribute" | "member_expression" => push_unique(out, self.text(item).to_string()),
@@ -1073,7 +1143,7 @@ impl<'a> File<'a> {
                 push_unique(out, name.unwrap_or_default());
             }
             k if is_call(k) => {
-                if let Some(name) = self.member(item, "name", scopes).and_then(|v| self.string(v, scopes)) {
+                if let Some(name) = self.stated_id(item, scopes) {
                     push_unique(out, name);
                     return;
                 }
@@ -1091,6 +1161,10 @@ impl<'a> File<'a> {
             }
             _ => {}
         }
+    }
+
+    fn stated_id(&self, call: Node<'a>, scopes: &[usize]) -> Option<String> {
+        ["id", "name"].iter().find_map(|k| self.member(call, k, scopes).and_then(|v| self.string(v, scopes)))
     }
 
     fn findings(&self, sites: &Sites<'a>) -> Vec<AgentFinding> {
@@ -1119,14 +1193,14 @@ impl<'a> File<'a> {
                         if let Some(name) = stated {
                             attached.push((self.receiver(m.target), name));
                         }
-                    } else if let (Some(var), Some(name)) = (m.call.and_then(|c| self.bound_name(c)), stated) {
+                    } else if let (Some(var), Some(name)) = (self.bound_name(&m.site), stated) {
                         tool_names.insert(var, name);
                     }
                 }
                 (SymbolKind::McpClient, SiteKind::Call) => {
                     let Some(call) = m.call else { continue };
                     let servers = self.client_servers(m);
-                    let var = self.bound_name(call);
+                    let var = self.bound_name(&m.site);
                     let name = var.as_deref().map(Self::short).unwrap_or_else(|| self.file_stem());
                     let finding = self.finding(m, AgentKind::McpClient, name, language);
                     handles.push(Handle { var, node: call.id(), servers, used: false, finding });
@@ -1135,6 +1209,10 @@ impl<'a> File<'a> {
             }
         }
 
+        // An MCP client built inside another's arguments (`MCPClient(lambda: stdio_client(…))`)
+        // is part of it, not a client of its own.
+        let outer: Vec<usize> = handles.iter().map(|h| h.node).collect();
+        handles.retain(|h| !self.inside_any(h.node, &matches, &outer));
         let ctx = ReadCtx { tool_names: &tool_names, handles: &handles };
         let mut out = Vec::new();
         let mut used_all: Vec<usize> = Vec::new();
@@ -1181,7 +1259,7 @@ impl<'a> File<'a> {
                             }
                         }
                     }
-                    let var = self.bound_name(call);
+                    let var = self.bound_name(&m.site);
                     let stated = self.first_string(call, &m.sym.name, scopes);
                     let fallback = match m.sym.name_from {
                         NameFrom::Variable => var.as_deref().map(Self::short).or_else(|| m.site.function.clone()),
@@ -1227,6 +1305,11 @@ impl<'a> File<'a> {
         }
         out.sort_by(|a, b| (a.location.line, &a.name).cmp(&(b.location.line, &b.name)));
         out
+    }
+
+    fn inside_any(&self, node: usize, matches: &[Match<'a, 'a>], outer: &[usize]) -> bool {
+        let Some(m) = matches.iter().find(|m| m.call.is_some_and(|c| c.id() == node)) else { return false };
+        m.site.up.iter().any(|n| outer.contains(&n.id()))
     }
 
     /// The variable a method call or decorator is made on: `server` in `server.tool(…)`.

@@ -8,6 +8,7 @@
 )]
 
 mod catalogue;
+mod code;
 mod skips;
 
 use std::fs;
