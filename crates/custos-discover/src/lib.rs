@@ -7,6 +7,11 @@
 //! names (never the values) of its environment variables and headers, and a finding for every
 //! credential in an env value, header, argument or URL. Nothing is ever executed, and no secret
 //! leaves the scanner: a finding carries a masked form and a keyed fingerprint only.
+//!
+//! Agents in source code and agent definition files come from the framework catalogue
+//! (`catalogue/frameworks.toml`, [`Frameworks`]): per file, [`scan_source`] runs the cheap
+//! [`Frameworks::prefilter`], then [`scan_code`] (tree-sitter, imports resolved) or
+//! [`scan_definition`] (CrewAI `agents.yaml`, A2A agent cards).
 
 mod catalogue;
 mod code;
@@ -17,7 +22,8 @@ mod scan;
 
 pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
 pub use code::{
-    CodeLanguage, Framework, Frameworks, Lookalike, NameFrom, Symbol, SymbolKind, scan_code, scan_definition, scan_source,
+    CodeLanguage, Framework, Frameworks, Lookalike, NameFrom, Symbol, SymbolKind, scan_code, scan_definition,
+    scan_source,
 };
 pub use fingerprint::{FingerprintKey, hmac_sha256};
 pub use model::{

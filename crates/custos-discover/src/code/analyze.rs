@@ -261,10 +261,10 @@ impl<'a> File<'a> {
                     self.assignment(node, &s.scopes);
                 }
                 "call" | "call_expression" | "new_expression" => {
-                    if let Some((callee, _)) = call_parts(node) {
-                        if callee.kind() == "identifier" {
-                            self.calls_by_name.entry(self.text(callee).to_string()).or_default().push(node);
-                        }
+                    if let Some((callee, _)) = call_parts(node)
+                        && callee.kind() == "identifier"
+                    {
+                        self.calls_by_name.entry(self.text(callee).to_string()).or_default().push(node);
                     }
                     sites.calls.push(site());
                 }
@@ -447,7 +447,8 @@ impl<'a> File<'a> {
                     let (name, local) = match prop.kind() {
                         "shorthand_property_identifier_pattern" => (self.text(prop).to_string(), self.text(prop)),
                         "pair_pattern" => {
-                            let (Some(k), Some(v)) = (prop.child_by_field_name("key"), prop.child_by_field_name("value"))
+                            let (Some(k), Some(v)) =
+                                (prop.child_by_field_name("key"), prop.child_by_field_name("value"))
                             else {
                                 continue;
                             };
@@ -496,10 +497,7 @@ impl<'a> File<'a> {
     // ------------------------------------------------------------------ values
 
     fn value(&self, name: &str, scopes: &[usize]) -> Option<Node<'a>> {
-        scopes
-            .iter()
-            .chain(std::iter::once(&0))
-            .find_map(|scope| self.values.get(&(*scope, name.to_string())).copied())
+        scopes.iter().chain(std::iter::once(&0)).find_map(|scope| self.values.get(&(*scope, name.to_string())).copied())
     }
 
     fn unwrap<'t>(&self, mut node: Node<'t>) -> Node<'t> {
@@ -601,10 +599,8 @@ impl<'a> File<'a> {
         let args = args?;
         for arg in named_children(args) {
             match arg.kind() {
-                "keyword_argument" => {
-                    if arg.child_by_field_name("name").is_some_and(|n| self.text(n) == key) {
-                        return arg.child_by_field_name("value");
-                    }
+                "keyword_argument" if arg.child_by_field_name("name").is_some_and(|n| self.text(n) == key) => {
+                    return arg.child_by_field_name("value");
                 }
                 "object" => {
                     if let Some(v) = self.map_member(arg, key) {
@@ -860,17 +856,18 @@ impl<'a> File<'a> {
                 }
             }
             let env = call_parts(node).is_some_and(|(c, _)| self.text(c).to_ascii_lowercase().contains("env"));
-            if out.len() == before && !env {
-                if let Some(first) = call_parts(node).and_then(|(_, a)| a).and_then(|a| self.positional(a).first().copied())
-                {
-                    if let Some(s) = self.string(first, scopes) {
-                        push_unique(out, s);
-                    }
-                }
+            if out.len() == before
+                && !env
+                && let Some(first) =
+                    call_parts(node).and_then(|(_, a)| a).and_then(|a| self.positional(a).first().copied())
+                && let Some(s) = self.string(first, scopes)
+            {
+                push_unique(out, s);
             }
         } else if is_map(kind) {
             let entries = self.map_entries(node);
-            let keyed: Vec<_> = entries.iter().filter(|(k, _)| k.as_deref().is_some_and(|k| MODEL_KEYS.contains(&k))).collect();
+            let keyed: Vec<_> =
+                entries.iter().filter(|(k, _)| k.as_deref().is_some_and(|k| MODEL_KEYS.contains(&k))).collect();
             if keyed.is_empty() {
                 for (_, v) in &entries {
                     if is_map(v.kind()) || is_list(v.kind()) {
@@ -1201,7 +1198,11 @@ impl<'a> File<'a> {
                     let Some(call) = m.call else { continue };
                     let servers = self.client_servers(m);
                     let var = self.bound_name(&m.site);
-                    let name = var.as_deref().map(Self::short).unwrap_or_else(|| self.file_stem());
+                    let name = var
+                        .as_deref()
+                        .map(Self::short)
+                        .or_else(|| m.site.function.clone())
+                        .unwrap_or_else(|| self.file_stem());
                     let finding = self.finding(m, AgentKind::McpClient, name, language);
                     handles.push(Handle { var, node: call.id(), servers, used: false, finding });
                 }
@@ -1334,6 +1335,7 @@ impl<'a> File<'a> {
         let line = line_of(m.site.node);
         let callee = quote_from(self.text(m.target));
         let what = match m.kind {
+            SiteKind::Call if m.call.is_some_and(|c| c.kind() == "new_expression") => format!("new {callee}(…)"),
             SiteKind::Call => format!("{callee}(…)"),
             SiteKind::Decorator => format!("@{callee}"),
             SiteKind::Subclass => format!("class {}({callee})", m.defined.as_deref().unwrap_or("")),

@@ -68,14 +68,17 @@ fn strings(value: Option<&Value>) -> Vec<String> {
 /// The 1-based line where a top-level YAML key is written, found in the text because the
 /// parsed value does not carry positions.
 fn key_line(text: &str, key: &str) -> Option<u32> {
-    text.lines().position(|line| {
-        let rest = line
-            .strip_prefix(key)
-            .or_else(|| line.strip_prefix('"').and_then(|l| l.strip_prefix(key)).and_then(|l| l.strip_prefix('"')))
-            .or_else(|| line.strip_prefix('\'').and_then(|l| l.strip_prefix(key)).and_then(|l| l.strip_prefix('\'')));
-        rest.is_some_and(|r| r.trim_start().starts_with(':'))
-    })
-    .and_then(|i| u32::try_from(i + 1).ok())
+    text.lines()
+        .position(|line| {
+            let rest = line
+                .strip_prefix(key)
+                .or_else(|| line.strip_prefix('"').and_then(|l| l.strip_prefix(key)).and_then(|l| l.strip_prefix('"')))
+                .or_else(|| {
+                    line.strip_prefix('\'').and_then(|l| l.strip_prefix(key)).and_then(|l| l.strip_prefix('\''))
+                });
+            rest.is_some_and(|r| r.trim_start().starts_with(':'))
+        })
+        .and_then(|i| u32::try_from(i + 1).ok())
 }
 
 fn crewai_agents(path: &Path, text: &str) -> Option<Vec<AgentFinding>> {

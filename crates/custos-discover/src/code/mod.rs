@@ -153,8 +153,8 @@ impl Frameworks {
 
     /// A catalogue from the text of a `frameworks.toml`; errors carry the line and column.
     pub fn from_toml(text: &str) -> Result<Self, CatalogueError> {
-        let raw: Raw = toml::from_str(text)
-            .map_err(|e| CatalogueError::Toml { path: ORIGIN.into(), source: Box::new(e) })?;
+        let raw: Raw =
+            toml::from_str(text).map_err(|e| CatalogueError::Toml { path: ORIGIN.into(), source: Box::new(e) })?;
         check(&raw)?;
         let keys = |language: CodeLanguage| -> Vec<String> {
             let mut keys = BTreeSet::new();
@@ -224,8 +224,7 @@ impl Raw {
 
 fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+    b.len() == 10 && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
 }
 
 /// Whether `path` is `module` or inside it (`a.b` is inside `a`; `@x/y/z` inside `@x/y`).

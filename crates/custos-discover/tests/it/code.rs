@@ -156,7 +156,10 @@ fn tool_loops_need_tools_to_be_agents() {
     let fw = Frameworks::builtin();
     let text = "from openai import OpenAI\nclient = OpenAI()\n\ndef loop(msgs):\n    return client.chat.completions.create(model='gpt-4o', messages=msgs, tools=[{'type': 'function', 'function': {'name': 'lookup'}}])\n\ndef chat(msgs):\n    return client.chat.completions.create(model='gpt-4o-mini', messages=msgs)\n";
     let found = scan_code(&fw, Path::new("svc.py"), text);
-    assert_eq!(names(&found), [("openai".into(), "agent", "loop".into()), ("openai".into(), "llm_client", "chat".into())]);
+    assert_eq!(
+        names(&found),
+        [("openai".into(), "agent", "loop".into()), ("openai".into(), "llm_client", "chat".into())]
+    );
     assert_eq!(found[0].tools, ["lookup"]);
     assert_eq!(found[1].models, ["gpt-4o-mini"]);
 }
@@ -226,7 +229,8 @@ checked = "2026-12-06"
 fn bad_input_never_panics() {
     let fw = Frameworks::builtin();
     // A syntax error elsewhere does not hide an agent tree-sitter recovered.
-    let broken = "from crewai import Agent\n\ndef broken(:\n    pass)\n\nwriter = Agent(role='Writer', tools=[search])\n";
+    let broken =
+        "from crewai import Agent\n\ndef broken(:\n    pass)\n\nwriter = Agent(role='Writer', tools=[search])\n";
     let found = scan_source(&fw, Path::new("broken.py"), broken.as_bytes());
     assert_eq!(names(&found), [("crewai".into(), "agent", "Writer".into())]);
     assert_eq!(found[0].tools, ["search"]);
@@ -240,9 +244,14 @@ fn bad_input_never_panics() {
     assert_eq!(scan_source(&fw, Path::new("huge.py"), huge_line.as_bytes()), vec![]);
 
     // Deep nesting must not exhaust the stack of the walk or of the expression readers.
-    let deep = format!("from crewai import Agent\nAgent(role=x, tools={}1{})\n", "[".repeat(20_000), "]".repeat(20_000));
+    let deep =
+        format!("from crewai import Agent\nAgent(role=x, tools={}1{})\n", "[".repeat(20_000), "]".repeat(20_000));
     let _ = scan_source(&fw, Path::new("deep.py"), deep.as_bytes());
-    let deep_calls = format!("import {{ Agent }} from '@openai/agents';\nnew Agent({}1{});\n", "f(".repeat(20_000), ")".repeat(20_000));
+    let deep_calls = format!(
+        "import {{ Agent }} from '@openai/agents';\nnew Agent({}1{});\n",
+        "f(".repeat(20_000),
+        ")".repeat(20_000)
+    );
     let _ = scan_source(&fw, Path::new("deep.ts"), deep_calls.as_bytes());
 
     for junk in [&b"\0\0\0\x01\x02 from crewai import"[..], b"", b"'''", b"from crewai import (", b"new Agent({"] {
