@@ -5,7 +5,8 @@
 //! and size, so neither deeply nested nor huge input can exhaust the stack or run long. Python
 //! and the JS family share this code: where their grammars differ, both node kinds are named.
 
-use std::collections::HashMap;
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use tree_sitter::{Node, Parser, Tree};
@@ -52,6 +53,7 @@ pub(super) fn analyze(frameworks: &Frameworks, lang: Lang, path: &Path, text: &s
         values: HashMap::new(),
         params: HashMap::new(),
         calls_by_name: HashMap::new(),
+        budget: Cell::new(MAX_VISIT),
     };
     let sites = file.collect(tree.root_node());
     file.findings(&sites)
@@ -114,6 +116,8 @@ struct Match<'c, 't> {
 struct Handle {
     var: Option<String>,
     node: usize,
+    /// Ids of the call's nearest ancestors.
+    up: Vec<usize>,
     servers: Vec<String>,
     used: bool,
     finding: AgentFinding,
@@ -134,6 +138,9 @@ struct File<'a> {
     params: HashMap<String, Vec<(String, usize)>>,
     /// Function name → the calls of it by that plain name.
     calls_by_name: HashMap<String, Vec<Node<'a>>>,
+    /// Expression reads left for the current match: the readers branch at every argument, so
+    /// depth alone does not bound them.
+    budget: Cell<usize>,
 }
 
 /// What one pass over the tree gathered.
@@ -223,6 +230,12 @@ fn line_of(node: Node<'_>) -> u32 {
 }
 
 impl<'a> File<'a> {
+    fn spend(&self) -> bool {
+        let left = self.budget.get();
+        self.budget.set(left.saturating_sub(1));
+        left > 0
+    }
+
     fn text(&self, node: Node<'_>) -> &'a str {
         self.src.get(node.byte_range()).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
     }
@@ -841,7 +854,7 @@ impl<'a> File<'a> {
     /// Model names stated by an expression: a literal, a constant, a provider call
     /// (`openai("gpt-4o")`), a model object (`ChatOpenAI(model=…)`) or a config map.
     fn models(&self, node: Node<'a>, scopes: &[usize], depth: u8, out: &mut Vec<String>) {
-        if depth == 0 {
+        if depth == 0 || !self.spend() {
             return;
         }
         let node = self.deref(node, scopes);
@@ -956,7 +969,7 @@ impl<'a> File<'a> {
     /// Servers named by an expression: a server map (its keys), a server definition, a string,
     /// or a call or lambda that wraps one.
     fn describe(&self, node: Node<'a>, scopes: &[usize], depth: u8, out: &mut Vec<String>) {
-        if depth == 0 {
+        if depth == 0 || !self.spend() {
             return;
         }
         let node = self.deref(node, scopes);
@@ -1035,6 +1048,8 @@ impl<'a> File<'a> {
                 stack.push((child, depth));
             }
         }
+        // Handles are in source order; the stack visits in reverse.
+        found.sort_unstable();
         found
     }
 
@@ -1048,7 +1063,7 @@ impl<'a> File<'a> {
         out: &mut Vec<String>,
         used: &mut Vec<usize>,
     ) {
-        if depth == 0 {
+        if depth == 0 || !self.spend() {
             return;
         }
         let reached = self.handles_in(node, scopes, ctx.handles);
@@ -1094,7 +1109,7 @@ impl<'a> File<'a> {
         out: &mut Vec<String>,
         used: &mut Vec<usize>,
     ) {
-        if depth == 0 {
+        if depth == 0 || !self.spend() {
             return;
         }
         let item = self.unwrap(item);
@@ -1173,6 +1188,7 @@ impl<'a> File<'a> {
         let mut attached: Vec<(String, String)> = Vec::new();
         let mut handles: Vec<Handle> = Vec::new();
         for m in &matches {
+            self.budget.set(MAX_VISIT);
             let scopes = &m.site.scopes;
             let stated = m.call.and_then(|c| self.first_string(c, &m.sym.name, scopes));
             match (m.sym.kind, m.kind) {
@@ -1204,7 +1220,8 @@ impl<'a> File<'a> {
                         .or_else(|| m.site.function.clone())
                         .unwrap_or_else(|| self.file_stem());
                     let finding = self.finding(m, AgentKind::McpClient, name, language);
-                    handles.push(Handle { var, node: call.id(), servers, used: false, finding });
+                    let up = m.site.up.iter().map(|n| n.id()).collect();
+                    handles.push(Handle { var, node: call.id(), up, servers, used: false, finding });
                 }
                 _ => {}
             }
@@ -1212,12 +1229,13 @@ impl<'a> File<'a> {
 
         // An MCP client built inside another's arguments (`MCPClient(lambda: stdio_client(…))`)
         // is part of it, not a client of its own.
-        let outer: Vec<usize> = handles.iter().map(|h| h.node).collect();
-        handles.retain(|h| !self.inside_any(h.node, &matches, &outer));
+        let outer: HashSet<usize> = handles.iter().map(|h| h.node).collect();
+        handles.retain(|h| !h.up.iter().any(|n| outer.contains(n)));
         let ctx = ReadCtx { tool_names: &tool_names, handles: &handles };
         let mut out = Vec::new();
         let mut used_all: Vec<usize> = Vec::new();
         for m in &matches {
+            self.budget.set(MAX_VISIT);
             let kind = match m.sym.kind {
                 SymbolKind::Tool | SymbolKind::McpClient => continue,
                 SymbolKind::Agent => AgentKind::Agent,
@@ -1306,11 +1324,6 @@ impl<'a> File<'a> {
         }
         out.sort_by(|a, b| (a.location.line, &a.name).cmp(&(b.location.line, &b.name)));
         out
-    }
-
-    fn inside_any(&self, node: usize, matches: &[Match<'a, 'a>], outer: &[usize]) -> bool {
-        let Some(m) = matches.iter().find(|m| m.call.is_some_and(|c| c.id() == node)) else { return false };
-        m.site.up.iter().any(|n| outer.contains(&n.id()))
     }
 
     /// The variable a method call or decorator is made on: `server` in `server.tool(…)`.

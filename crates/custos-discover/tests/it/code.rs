@@ -268,3 +268,27 @@ fn bad_input_never_panics() {
         assert_eq!(scan_definition(&fw, Path::new(name), text), None, "{name}: {text}");
     }
 }
+
+#[test]
+fn many_matches_in_one_file_are_all_read() {
+    let fw = Frameworks::builtin();
+    // Nested constructors: each is an agent of its own.
+    let nested = format!(
+        "import {{ Agent }} from '@openai/agents';\nconst a = {}{};\n",
+        "new Agent({ name: 'n', handoffs: [".repeat(3_000),
+        "] })".repeat(3_000)
+    );
+    let found = scan_source(&fw, Path::new("nested.ts"), nested.as_bytes());
+    assert_eq!(found.len(), 3_000);
+    // Many MCP clients, all handed to one agent.
+    let mut py = String::from("from agents import Agent\nfrom agents.mcp import MCPServerStdio\n");
+    for i in 0..1_000 {
+        py.push_str(&format!("s{i} = MCPServerStdio(params={{'command': 'srv{i}'}})\n"));
+    }
+    let list: Vec<String> = (0..1_000).map(|i| format!("s{i}")).collect();
+    py.push_str(&format!("hub = Agent(name='hub', mcp_servers=[{}])\n", list.join(", ")));
+    let found = scan_source(&fw, Path::new("many.py"), py.as_bytes());
+    assert_eq!(found.len(), 1, "every client is used by the agent");
+    assert_eq!(found[0].mcp_servers.len(), 1_000);
+    assert_eq!(found[0].mcp_servers[999], "srv999");
+}
