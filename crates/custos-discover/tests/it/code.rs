@@ -141,6 +141,22 @@ fn imports_are_resolved_before_matching() {
     assert_eq!(names(&pyd), [("pydantic_ai".into(), "agent", "agent".into())]);
     assert_eq!(pyd[0].models, ["anthropic:claude-sonnet-4-0"]);
 
+    let low = py("from mcp.server.lowlevel import Server\nserver = Server('git-tools')\n");
+    assert_eq!(names(&low), [("mcp".into(), "mcp_server", "git-tools".into())]);
+    let legacy = py(
+        "from langchain.agents import initialize_agent\nfrom langchain_openai import ChatOpenAI\nexecutor = initialize_agent([search, calc], ChatOpenAI(model='gpt-3.5-turbo'))\n",
+    );
+    assert_eq!(names(&legacy), [("langchain".into(), "agent", "executor".into())]);
+    assert_eq!(
+        (legacy[0].tools.clone(), legacy[0].models.clone()),
+        (vec!["search".into(), "calc".into()], vec!["gpt-3.5-turbo".into()])
+    );
+    let fast = py(
+        "from fastmcp import FastMCP\napp = FastMCP(name='notes')\n@app.tool\ndef add_note(text: str) -> str:\n    return text\n",
+    );
+    assert_eq!(names(&fast), [("mcp".into(), "mcp_server", "notes".into())]);
+    assert_eq!(fast[0].tools, ["add_note"]);
+
     let ts = |text: &str| scan_code(&fw, Path::new("x.ts"), text);
     let ns = ts("import * as agents from '@openai/agents';\nconst a = new agents.Agent({ name: 'Helper' });\n");
     assert_eq!(names(&ns), [("openai_agents".into(), "agent", "Helper".into())]);
@@ -259,7 +275,9 @@ fn bad_input_never_panics() {
             let _ = scan_source(&fw, Path::new(&format!("junk.{ext}")), junk);
         }
     }
+    let laughs = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\ni: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n";
     for (name, text) in [
+        ("agents.yaml", laughs),
         ("agents.yaml", "a: [unclosed"),
         ("agents.yaml", "- just\n- a list\n"),
         (".well-known/agent-card.json", "{not json"),
