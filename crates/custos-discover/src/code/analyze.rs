@@ -119,7 +119,6 @@ struct Handle {
     /// Ids of the call's nearest ancestors.
     up: Vec<usize>,
     servers: Vec<String>,
-    used: bool,
     finding: AgentFinding,
 }
 
@@ -1221,7 +1220,7 @@ impl<'a> File<'a> {
                         .unwrap_or_else(|| self.file_stem());
                     let finding = self.finding(m, AgentKind::McpClient, name, language);
                     let up = m.site.up.iter().map(|n| n.id()).collect();
-                    handles.push(Handle { var, node: call.id(), up, servers, used: false, finding });
+                    handles.push(Handle { var, node: call.id(), up, servers, finding });
                 }
                 _ => {}
             }
@@ -1233,7 +1232,7 @@ impl<'a> File<'a> {
         handles.retain(|h| !h.up.iter().any(|n| outer.contains(n)));
         let ctx = ReadCtx { tool_names: &tool_names, handles: &handles };
         let mut out = Vec::new();
-        let mut used_all: Vec<usize> = Vec::new();
+        let mut used_all: HashSet<usize> = HashSet::new();
         for m in &matches {
             self.budget.set(MAX_VISIT);
             let kind = match m.sym.kind {
@@ -1305,9 +1304,7 @@ impl<'a> File<'a> {
                         push_unique(&mut servers, s.clone());
                     }
                 }
-                if !used_all.contains(i) {
-                    used_all.push(*i);
-                }
+                used_all.insert(*i);
             }
             let mut finding = self.finding(m, kind, name, language);
             finding.models = models;
@@ -1315,9 +1312,9 @@ impl<'a> File<'a> {
             finding.mcp_servers = servers;
             out.push(finding);
         }
+        // A client no agent in the file uses is a finding of its own.
         for (i, mut h) in handles.into_iter().enumerate() {
-            h.used = used_all.contains(&i);
-            if !h.used {
+            if !used_all.contains(&i) {
                 h.finding.mcp_servers = h.servers;
                 out.push(h.finding);
             }
