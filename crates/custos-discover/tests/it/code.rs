@@ -1,5 +1,9 @@
 //! Agents in source code and agent definition files: golden findings over fixture projects,
 //! a negative set that yields nothing, import resolution, the prefilter and bad input.
+//!
+//! `UPDATE_GOLDEN=1 cargo test -p custos-discover --test it code::` rewrites
+//! `tests/fixtures/code.golden.json` from the current findings: review every changed entry by
+//! hand before committing it, the file is the expected answer, not a snapshot.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -141,6 +145,13 @@ fn imports_are_resolved_before_matching() {
     assert_eq!(names(&pyd), [("pydantic_ai".into(), "agent", "agent".into())]);
     assert_eq!(pyd[0].models, ["anthropic:claude-sonnet-4-0"]);
 
+    let grouped = py("from crewai import (\n    Agent,\n    Task,\n)\n\nanalyst = Agent(role='Analyst')\n");
+    assert_eq!(names(&grouped), [("crewai".into(), "agent", "Analyst".into())]);
+    let subclass = py(
+        "from langchain.agents import BaseSingleActionAgent\n\nclass RouterAgent(BaseSingleActionAgent):\n    def plan(self, steps, **kw):\n        return None\n",
+    );
+    assert_eq!(names(&subclass), [("langchain".into(), "agent", "RouterAgent".into())]);
+    assert_eq!(subclass[0].location.line, Some(3));
     let low = py("from mcp.server.lowlevel import Server\nserver = Server('git-tools')\n");
     assert_eq!(names(&low), [("mcp".into(), "mcp_server", "git-tools".into())]);
     let legacy = py(
