@@ -7,8 +7,14 @@
 //! names (never the values) of its environment variables and headers, and a finding for every
 //! credential in an env value, header, argument or URL. Nothing is ever executed, and no secret
 //! leaves the scanner: a finding carries a masked form and a keyed fingerprint only.
+//!
+//! Agents in source code and agent definition files come from the framework catalogue
+//! (`catalogue/frameworks.toml`, [`Frameworks`]): per file, [`scan_source`] runs the cheap
+//! [`Frameworks::prefilter`], then [`scan_code`] (tree-sitter, imports resolved) or
+//! [`scan_definition`] (CrewAI `agents.yaml`, A2A agent cards).
 
 mod catalogue;
+mod code;
 mod cyclonedx;
 mod fingerprint;
 mod hosts;
@@ -22,6 +28,10 @@ mod sarif;
 mod scan;
 
 pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
+pub use code::{
+    CodeLanguage, Framework, Frameworks, Lookalike, NameFrom, Symbol, SymbolKind, scan_code, scan_definition,
+    scan_source,
+};
 pub use cyclonedx::{to_cyclonedx, uuid_v4};
 pub use fingerprint::{FingerprintKey, hmac_sha256};
 pub use hosts::{HostCatalogue, HostCatalogueError, HostCategory, HostEntry};

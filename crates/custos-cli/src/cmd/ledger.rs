@@ -72,6 +72,7 @@ const REGISTRY_KINDS: &[EventKind] = &[
     EventKind::CredentialIssued,
     EventKind::CredentialRevoked,
     EventKind::OwnerOffboarded,
+    EventKind::AgentDiscovered,
 ];
 
 /// One event as given on the command line or on a line of standard input.
@@ -93,7 +94,7 @@ fn build_event(
     let kind: EventKind = kind.parse()?;
     if REGISTRY_KINDS.contains(&kind) {
         return Err(anyhow!(
-            "`{kind}` events are appended by the registry, which checks the lifecycle rules; use `custos agent …` or `custos owner …`"
+            "`{kind}` events are appended by the registry or discovery, which check their rules; use `custos agent …`, `custos owner …` or `custos discover --record`"
         ));
     }
     let agent: Option<AgentId> = agent.map(str::parse).transpose()?;

@@ -28,7 +28,7 @@ pub fn run(cli: Cli) -> CliResult<Code> {
             Command::Up(args) => up::run(&cli, args).await,
             Command::Gateway(cmd) => gateway::run(&cli, cmd).await,
             Command::Policy(cmd) => gateway::run_policy(&cli, cmd).await,
-            Command::Discover(args) => discover::run(&cli, args),
+            Command::Discover(args) => discover::run(&cli, args).await,
             Command::Approvals(cmd) => approvals::run(&cli, cmd).await,
             Command::Tools(cmd) => tools::run(&cli, cmd).await,
         }

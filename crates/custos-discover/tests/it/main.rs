@@ -8,6 +8,7 @@
 )]
 
 mod catalogue;
+mod code;
 mod outputs;
 mod skips;
 mod telemetry;
