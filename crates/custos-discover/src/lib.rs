@@ -13,6 +13,7 @@ mod fingerprint;
 mod jsonc;
 mod model;
 mod scan;
+mod yaml;
 
 pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
 pub use fingerprint::{FingerprintKey, hmac_sha256};
