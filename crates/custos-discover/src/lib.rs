@@ -10,13 +10,22 @@
 
 mod catalogue;
 mod fingerprint;
+mod iac;
 mod jsonc;
+mod k8s;
 mod model;
 mod scan;
 mod yaml;
 
 pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
 pub use fingerprint::{FingerprintKey, hmac_sha256};
+pub use iac::{
+    IacCatalogue, IacClass, IacResource, IacWhen, looks_like_cloudformation, scan_cloudformation, scan_terraform,
+    scan_terraform_module,
+};
+pub use k8s::{
+    CrdClass, ImageClass, K8sCatalogue, K8sCommand, K8sCrd, K8sEnv, K8sIdentity, K8sImage, looks_like_k8s, scan_k8s,
+};
 pub use model::{
     AgentFinding, AgentKind, CredentialFinding, Label, Location, Reconciled, Report, Skipped, Source, TrafficFinding,
 };

@@ -87,15 +87,6 @@ pub(crate) fn documents(text: &str) -> Vec<(u32, String)> {
     docs
 }
 
-/// The 1-based line of the first line in `doc` (which starts at `first_line`) that, trimmed,
-/// starts with `needle`; `first_line` when none does.
-pub(crate) fn line_of(doc: &str, first_line: u32, needle: &str) -> u32 {
-    doc.lines()
-        .position(|l| l.trim_start().trim_start_matches("- ").starts_with(needle))
-        .and_then(|i| u32::try_from(i).ok())
-        .map_or(first_line, |i| first_line.saturating_add(i))
-}
-
 #[cfg(test)]
 mod tests {
     use super::{documents, parse};
