@@ -182,7 +182,8 @@ pub fn scan_cloudformation(cat: &IacCatalogue, path: &Path, text: &str) -> Resul
     }
     let is_json = text.trim_start().starts_with('{');
     let value = if is_json {
-        serde_json::from_str::<Value>(text).map_err(|e| format!("invalid JSON at line {}, column {}", e.line(), e.column()))?
+        serde_json::from_str::<Value>(text)
+            .map_err(|e| format!("invalid JSON at line {}, column {}", e.line(), e.column()))?
     } else {
         match crate::yaml::documents(text).into_iter().next() {
             Some((line, doc)) => crate::yaml::parse(&doc, line)?,
@@ -680,8 +681,15 @@ mod hcl {
                         self.pos += 1;
                         parts += 1;
                     }
-                    (Some(b')' | b']' | b'}'), _) => {
-                        nesting.pop();
+                    (Some(c @ (b')' | b']' | b'}')), _) => {
+                        let opener = match c {
+                            b')' => b'(',
+                            b']' => b'[',
+                            _ => b'{',
+                        };
+                        if nesting.pop() != Some(opener) {
+                            return Err(format!("unterminated expression starting at line {line}"));
+                        }
                         self.pos += 1;
                     }
                     (Some(b' ' | b'\t' | b'\r'), _) => self.pos += 1,

@@ -66,9 +66,17 @@ pub struct K8sEnv {
     /// When set, the variable counts only with this literal value (a switch, not a secret).
     #[serde(default)]
     pub value: Option<String>,
+    /// Whether the variable carries a credential (listed in `credential_refs`) or only points a
+    /// workload at a model (an endpoint or a switch: evidence only).
+    #[serde(default = "yes")]
+    pub credential: bool,
     pub provider: String,
     pub source: String,
     pub checked: String,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Whether an image or command is an MCP server or a model server.
@@ -194,11 +202,11 @@ impl K8sCatalogue {
         self.image.iter().find(|i| matches(&i.pattern, &repo))
     }
 
-    fn command<'a>(&'a self, words: &[String]) -> Option<(&'a K8sCommand, &'a str)> {
+    fn command<'a>(&'a self, words: &'a [String]) -> Option<(&'a K8sCommand, &'a str)> {
         self.command.iter().find_map(|c| {
             words.iter().find_map(|w| {
                 let last = w.rsplit('/').next().unwrap_or(w);
-                (matches(&c.pattern, w) || matches(&c.pattern, last)).then_some((c, c.pattern.as_str()))
+                (matches(&c.pattern, w) || matches(&c.pattern, last)).then_some((c, w.as_str()))
             })
         })
     }
@@ -286,10 +294,7 @@ impl Object<'_> {
 
 /// The line of the first line of `doc` (which starts at `first`) that `pred` accepts, or `first`.
 fn find_line(doc: &str, first: u32, pred: impl Fn(&str) -> bool) -> u32 {
-    doc.lines()
-        .position(pred)
-        .and_then(|i| u32::try_from(i).ok())
-        .map_or(first, |i| first.saturating_add(i))
+    doc.lines().position(pred).and_then(|i| u32::try_from(i).ok()).map_or(first, |i| first.saturating_add(i))
 }
 
 /// Agents, MCP servers and model clients in one manifest file (several documents, `List`s).
@@ -405,8 +410,9 @@ struct Container {
     name: String,
     image: String,
     words: Vec<String>,
-    /// Catalogue env names it gets, each with how (`secretKeyRef <secret>`, `value`, …).
-    llm_env: Vec<(String, String)>,
+    /// Catalogue env names it gets, each with how (`secretKeyRef <secret>`, `value`, …) and
+    /// whether it is a credential.
+    llm_env: Vec<(String, String, bool)>,
     env_from: Vec<String>,
 }
 
@@ -492,7 +498,7 @@ impl Ctx<'_> {
             } else {
                 "set".to_string()
             };
-            llm_env.push((var.to_string(), how));
+            llm_env.push((var.to_string(), how, entry.credential));
         }
         let mut env_from = Vec::new();
         for e in c.get("envFrom").and_then(Value::as_array).into_iter().flatten() {
@@ -558,12 +564,12 @@ impl Ctx<'_> {
             if is_mcp {
                 let (framework, why) = match (image.filter(|i| i.class == ImageClass::McpServer), command) {
                     (Some(i), _) => (i.framework.as_str(), format!("image `{}`", c.image)),
-                    (None, Some((cmd, pattern))) => (cmd.framework.as_str(), format!("command word `{pattern}`")),
+                    (None, Some((cmd, word))) => (cmd.framework.as_str(), format!("command word `{word}`")),
                     (None, None) => (WORKLOAD_FRAMEWORK, String::new()),
                 };
                 let evidence = with_identity(format!("{} `{workload}` container `{}`: {why}", o.kind(), c.name));
                 let mut f = self.finding(AgentKind::McpServer, cname.clone(), framework, image_line(), evidence);
-                f.credential_refs = sorted(c.llm_env.iter().map(|(n, _)| n.clone()).collect());
+                f.credential_refs = sorted(c.llm_env.iter().filter(|e| e.2).map(|e| e.0.clone()).collect());
                 self.out.push(f);
                 mcp_names.push(cname);
                 continue;
@@ -576,17 +582,19 @@ impl Ctx<'_> {
                     c.image
                 ));
                 let mut f = self.finding(AgentKind::LlmClient, cname, &i.framework, image_line(), evidence);
-                f.credential_refs = sorted(c.llm_env.iter().map(|(n, _)| n.clone()).collect());
+                f.credential_refs = sorted(c.llm_env.iter().filter(|e| e.2).map(|e| e.0.clone()).collect());
                 self.out.push(f);
                 continue;
             }
-            for (var, how) in &c.llm_env {
-                llm_refs.push(var.clone());
+            for (var, how, credential) in &c.llm_env {
+                if *credential {
+                    llm_refs.push(var.clone());
+                }
                 llm_how.push(format!("{var} ({how}) in container `{}`", c.name));
             }
             env_from.extend(c.env_from.iter().cloned());
         }
-        if llm_refs.is_empty() {
+        if llm_how.is_empty() {
             return;
         }
         let kind = if mcp_names.is_empty() { AgentKind::LlmClient } else { AgentKind::Agent };

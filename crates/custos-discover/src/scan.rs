@@ -343,7 +343,8 @@ impl FileCtx<'_> {
             check(text, at.clone());
         }
 
-        let url_field = ["url", "serverUrl", "httpUrl", "uri"].into_iter().find_map(|k| Some((k, entry.get(k)?.as_str()?)));
+        let url_field =
+            ["url", "serverUrl", "httpUrl", "uri"].into_iter().find_map(|k| Some((k, entry.get(k)?.as_str()?)));
         if let Some((field, url)) = url_field {
             check(url, format!("{pointer}/{field}"));
         }

@@ -28,8 +28,13 @@ fn options() -> serde_saphyr::Options {
 /// so the position in the error is a position in the file.
 pub(crate) fn parse(text: &str, first_line: u32) -> Result<Value, String> {
     serde_saphyr::from_str_with_options::<Value>(text, options()).map_err(|e| {
+        let mut inner = &e;
+        while let serde_saphyr::Error::AliasError { error, .. } | serde_saphyr::Error::WithSnippet { error, .. } = inner
+        {
+            inner = error;
+        }
         let exceeded = matches!(
-            e.without_snippet(),
+            inner,
             serde_saphyr::Error::Budget { .. }
                 | serde_saphyr::Error::AliasReplayLimitExceeded { .. }
                 | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }

@@ -8,6 +8,7 @@
 )]
 
 mod catalogue;
+mod infra;
 mod skips;
 
 use std::fs;
