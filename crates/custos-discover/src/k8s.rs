@@ -514,7 +514,11 @@ impl Ctx<'_> {
 
     /// Cloud identity annotations of the pod template and its service account.
     fn identity(&self, o: &Object<'_>, pod: &Value) -> Vec<String> {
-        let template = o.value.pointer("/spec/template/metadata/annotations");
+        let template = match o.kind() {
+            "Pod" => o.value.pointer("/metadata/annotations"),
+            "CronJob" => o.value.pointer("/spec/jobTemplate/spec/template/metadata/annotations"),
+            _ => o.value.pointer("/spec/template/metadata/annotations"),
+        };
         let sa = pod
             .get("serviceAccountName")
             .or_else(|| pod.get("serviceAccount"))

@@ -64,7 +64,14 @@ pub(crate) fn documents(text: &str) -> Vec<(u32, String)> {
         line_no = line_no.saturating_add(1);
         let marker = line.starts_with("---")
             && line.get(3..).is_none_or(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']));
-        if marker {
+        let preamble_only = current.lines().all(|l| {
+            let t = l.trim_start();
+            t.is_empty() || t.starts_with('%') || t.starts_with('#')
+        });
+        if marker && preamble_only && current.lines().any(|l| l.starts_with('%')) {
+            // Directives belong to the document their `---` opens.
+            current.push_str(line);
+        } else if marker {
             if !current.trim().is_empty() {
                 docs.push((start, std::mem::take(&mut current)));
             }
@@ -101,6 +108,9 @@ mod tests {
         let docs = documents("# c\na: 1\n---\nb: 2\n--- \nc: 3\n...\n");
         let starts: Vec<u32> = docs.iter().map(|d| d.0).collect();
         assert_eq!(starts, [1, 3, 5]);
+        let docs = documents("%YAML 1.2\n---\na: 1\n");
+        assert_eq!(docs.len(), 1);
+        assert_eq!(parse(&docs[0].1, docs[0].0).ok(), Some(serde_json::json!({"a": 1})));
     }
 
     #[test]
