@@ -7,6 +7,11 @@
 //! names (never the values) of its environment variables and headers, and a finding for every
 //! credential in an env value, header, argument or URL. Nothing is ever executed, and no secret
 //! leaves the scanner: a finding carries a masked form and a keyed fingerprint only.
+//!
+//! Infrastructure sources read one file's text at a time and return [`AgentFinding`]s (or a
+//! reason to skip the file): [`scan_terraform`] / [`scan_terraform_module`] and
+//! [`scan_cloudformation`] with the IaC catalogue (`catalogue/iac.toml`), [`scan_k8s`] with the
+//! Kubernetes catalogue (`catalogue/k8s.toml`).
 
 mod catalogue;
 mod fingerprint;

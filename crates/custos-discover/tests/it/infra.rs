@@ -342,3 +342,25 @@ fn a_secret_in_a_goose_extension_is_found_and_redacted() {
     let shown = serde_json::to_string(&report).unwrap();
     assert!(!shown.contains(&pat[6..]));
 }
+
+#[test]
+fn every_truncation_of_the_fixtures_is_handled_without_a_panic() {
+    let root = fixtures();
+    let iac = IacCatalogue::builtin();
+    let k8s = K8sCatalogue::builtin();
+    let mut errors = 0;
+    for dir in ["iac", "k8s"] {
+        for rel in files(&root, &root.join(dir)) {
+            let text = fs::read_to_string(root.join(&rel)).unwrap();
+            for cut in (0..text.len()).step_by(5).filter(|i| text.is_char_boundary(*i)) {
+                let part = &text[..cut];
+                let results = match ext(&rel) {
+                    "tf" => vec![scan_terraform(&iac, &rel, part)],
+                    _ => vec![scan_cloudformation(&iac, &rel, part), scan_k8s(&k8s, &rel, part)],
+                };
+                errors += results.iter().filter(|r| r.is_err()).count();
+            }
+        }
+    }
+    assert!(errors > 0, "truncated files must also be reported as errors, not only read");
+}
