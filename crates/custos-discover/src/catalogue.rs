@@ -37,6 +37,8 @@ pub enum Format {
     /// JSON with comments and trailing commas.
     Jsonc,
     Toml,
+    /// YAML (Continue, Goose); only the first document is read.
+    Yaml,
 }
 
 /// Who a configuration file belongs to.

@@ -12,13 +12,19 @@
 //! (`catalogue/frameworks.toml`, [`Frameworks`]): per file, [`scan_source`] runs the cheap
 //! [`Frameworks::prefilter`], then [`scan_code`] (tree-sitter, imports resolved) or
 //! [`scan_definition`] (CrewAI `agents.yaml`, A2A agent cards).
+//! Infrastructure sources read one file's text at a time and return [`AgentFinding`]s (or a
+//! reason to skip the file): [`scan_terraform`] / [`scan_terraform_module`] and
+//! [`scan_cloudformation`] with the IaC catalogue (`catalogue/iac.toml`), [`scan_k8s`] with the
+//! Kubernetes catalogue (`catalogue/k8s.toml`).
 
 mod catalogue;
 mod code;
 mod cyclonedx;
 mod fingerprint;
 mod hosts;
+mod iac;
 mod jsonc;
+mod k8s;
 mod logs;
 mod model;
 mod otel;
@@ -26,6 +32,7 @@ mod reconcile;
 mod run;
 mod sarif;
 mod scan;
+mod yaml;
 
 pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
 pub use code::{
@@ -35,6 +42,13 @@ pub use code::{
 pub use cyclonedx::{to_cyclonedx, uuid_v4};
 pub use fingerprint::{FingerprintKey, hmac_sha256};
 pub use hosts::{HostCatalogue, HostCatalogueError, HostCategory, HostEntry};
+pub use iac::{
+    IacCatalogue, IacClass, IacResource, IacWhen, looks_like_cloudformation, scan_cloudformation, scan_terraform,
+    scan_terraform_module,
+};
+pub use k8s::{
+    CrdClass, ImageClass, K8sCatalogue, K8sCommand, K8sCrd, K8sEnv, K8sIdentity, K8sImage, looks_like_k8s, scan_k8s,
+};
 pub use logs::{LogScan, MAX_LINE, scan_log};
 pub use model::{
     AgentFinding, AgentKind, CredentialFinding, Label, Location, Reconciled, Report, Skipped, Source, TrafficFinding,

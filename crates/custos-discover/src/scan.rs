@@ -210,6 +210,10 @@ fn parse(text: &str, format: Format) -> Result<Value, String> {
             })?;
             serde_json::to_value(value).map_err(|e| format!("cannot convert TOML: {e}"))
         }
+        Format::Yaml => {
+            let first = crate::yaml::documents(text).into_iter().next();
+            first.map_or(Ok(Value::Null), |(line, doc)| crate::yaml::parse(&doc, line))
+        }
     }
 }
 
@@ -276,6 +280,10 @@ impl FileCtx<'_> {
     }
 
     fn server(&self, name: &str, entry: &Map<String, Value>, pointer: &str, report: &mut Report) {
+        // Goose's built-in and platform extensions run inside Goose: no server is configured.
+        if matches!(entry.get("type").and_then(Value::as_str), Some("builtin" | "platform")) {
+            return;
+        }
         let name = self.scanner.redact_str(name).0;
         let mut found = Vec::new();
         let mut check = |text: &str, at: String| {
@@ -295,11 +303,12 @@ impl FileCtx<'_> {
         };
 
         // `command` is a string (split on whitespace when there are no `args`), an array
-        // (OpenCode) or an object with `path`, `args` and `env` (older Zed).
+        // (OpenCode) or an object with `path`, `args` and `env` (older Zed); Goose calls it `cmd`.
         let command_obj = entry.get("command").and_then(Value::as_object);
+        let command_field = if entry.contains_key("command") || !entry.contains_key("cmd") { "command" } else { "cmd" };
         let (command_at, command_value) = match command_obj {
             Some(obj) => (format!("{pointer}/command/path"), obj.get("path")),
-            None => (format!("{pointer}/command"), entry.get("command")),
+            None => (format!("{pointer}/{command_field}"), entry.get(command_field)),
         };
         let (args_at, args_value) = match command_obj {
             Some(obj) => (format!("{pointer}/command/args"), obj.get("args")),
@@ -334,20 +343,25 @@ impl FileCtx<'_> {
             check(text, at.clone());
         }
 
-        let url_field = ["url", "serverUrl", "httpUrl"].into_iter().find_map(|k| Some((k, entry.get(k)?.as_str()?)));
+        let url_field =
+            ["url", "serverUrl", "httpUrl", "uri"].into_iter().find_map(|k| Some((k, entry.get(k)?.as_str()?)));
         if let Some((field, url)) = url_field {
             check(url, format!("{pointer}/{field}"));
         }
 
         let mut env = Vec::new();
         let mut env_maps: Vec<(String, &Map<String, Value>)> = Vec::new();
-        for field in ["env", "environment"] {
+        for field in ["env", "environment", "envs"] {
             if let Some(map) = entry.get(field).and_then(Value::as_object) {
                 env_maps.push((format!("{pointer}/{field}"), map));
             }
         }
         if let Some(map) = command_obj.and_then(|c| c.get("env")).and_then(Value::as_object) {
             env_maps.push((format!("{pointer}/command/env"), map));
+        }
+        // Goose keeps the values of `env_keys` in the keyring: only the names are here.
+        if let Some(keys) = entry.get("env_keys").and_then(Value::as_array) {
+            env.extend(keys.iter().filter_map(Value::as_str).map(|k| self.scanner.redact_str(k).0));
         }
         for (at, map) in env_maps {
             for (var, value) in map {

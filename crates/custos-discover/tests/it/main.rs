@@ -9,6 +9,7 @@
 
 mod catalogue;
 mod code;
+mod infra;
 mod outputs;
 mod skips;
 mod telemetry;
