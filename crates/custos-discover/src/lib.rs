@@ -57,4 +57,6 @@ pub use otel::{OtelScan, scan_otlp};
 pub use reconcile::{ReconcileOptions, RegistryAgent, is_agent, reconcile};
 pub use run::{Catalogues, Plan, Progress, RunStats, run};
 pub use sarif::{SARIF_SCHEMA, to_sarif};
-pub use scan::{LoginFile, MAX_FILE_SIZE, Roots, Server, Transport, mask, scan_clients, scan_clients_in};
+pub use scan::{
+    LoginFile, MAX_FILE_SIZE, Roots, Server, Transport, mask, scan_clients, scan_clients_in, scan_project_config,
+};

@@ -3,9 +3,18 @@
 use std::path::{Path, PathBuf};
 
 use crate::catalogue::{Catalogue, Os};
+use crate::code::Frameworks;
+use crate::creds::CredentialEngine;
 use crate::fingerprint::FingerprintKey;
-use crate::model::{AgentFinding, AgentKind, Location, Report, Source};
+use crate::hosts::HostCatalogue;
+use crate::iac::{IacCatalogue, scan_terraform_module};
+use crate::k8s::K8sCatalogue;
+use crate::logs::scan_log;
+use crate::model::{AgentFinding, AgentKind, Location, Report, Skipped, Source};
+use crate::otel::scan_otlp;
 use crate::scan::scan_clients;
+use crate::sources::{Code, ConfigFiles, Iac, K8s, Telemetry};
+use crate::tree::{Analyzers, TreeOptions, scan_tree};
 
 /// What to scan.
 #[derive(Debug, Clone, Default)]
@@ -27,23 +36,59 @@ pub struct Plan {
 #[derive(Debug, Clone)]
 pub struct Catalogues {
     pub clients: Catalogue,
+    pub frameworks: Frameworks,
+    pub iac: IacCatalogue,
+    pub k8s: K8sCatalogue,
+    pub hosts: HostCatalogue,
+    pub credentials: CredentialEngine,
 }
 
 impl Catalogues {
     pub fn builtin() -> Self {
-        Self { clients: Catalogue::builtin() }
+        Self {
+            clients: Catalogue::builtin(),
+            frameworks: Frameworks::builtin(),
+            iac: IacCatalogue::builtin(),
+            k8s: K8sCatalogue::builtin(),
+            hosts: HostCatalogue::builtin(),
+            credentials: CredentialEngine::builtin(),
+        }
     }
 
     /// The built-in catalogues, each replaced by the file of the same name in `dir` when there
-    /// is one. An error names the file and what is wrong in it.
+    /// is one (`clients.toml`, `frameworks.toml`, `iac.toml`, `k8s.toml`, `hosts.toml`,
+    /// `credentials.toml`, `file-credentials.toml`). An error names the file and what is wrong.
     pub fn from_dir(dir: &Path) -> Result<Self, String> {
         if !dir.is_dir() {
             return Err(format!("`{}` is not a directory", dir.display()));
         }
+        let read = |name: &str| -> Result<Option<String>, String> {
+            let path = dir.join(name);
+            match std::fs::read_to_string(&path) {
+                Ok(t) => Ok(Some(t)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(format!("{}: cannot read: {e}", path.display())),
+            }
+        };
+        let at = |name: &str| dir.join(name).display().to_string();
         let mut cats = Self::builtin();
-        let clients = dir.join("clients.toml");
-        if clients.exists() {
-            cats.clients = Catalogue::from_dir(dir).map_err(|e| format!("{}: {e}", clients.display()))?;
+        if dir.join("clients.toml").exists() {
+            cats.clients = Catalogue::from_dir(dir).map_err(|e| format!("{}: {e}", at("clients.toml")))?;
+        }
+        cats.frameworks = Frameworks::from_dir_or_builtin(dir).map_err(|e| format!("{}: {e}", at("frameworks.toml")))?;
+        cats.iac = IacCatalogue::load(Some(dir)).map_err(|e| format!("{}: {e}", at("iac.toml")))?;
+        cats.k8s = K8sCatalogue::load(Some(dir)).map_err(|e| format!("{}: {e}", at("k8s.toml")))?;
+        if let Some(text) = read("hosts.toml")? {
+            cats.hosts = HostCatalogue::from_toml(&text).map_err(|e| format!("{}: {e}", at("hosts.toml")))?;
+        }
+        let shared = read("credentials.toml")?;
+        let file = read("file-credentials.toml")?;
+        if shared.is_some() || file.is_some() {
+            cats.credentials = CredentialEngine::from_catalogues(
+                shared.as_deref().unwrap_or(custos_core::scan::secrets::BUILTIN_CATALOGUE),
+                file.as_deref().unwrap_or(crate::creds::FILE_CATALOGUE),
+            )
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
         }
         Ok(cats)
     }
@@ -52,41 +97,117 @@ impl Catalogues {
 /// Counters of one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunStats {
-    pub files_seen: u64,
+    /// Regular files in the scanned trees (within the size limit), and their bytes.
+    pub files: u64,
+    pub bytes: u64,
+    /// Files actually read, and their bytes (the rest came from the cache by metadata).
     pub files_read: u64,
     pub bytes_read: u64,
-    pub cache_hits: u64,
+    pub files_cached: u64,
     pub sources: Vec<Source>,
+    pub warnings: Vec<String>,
 }
 
-/// Progress of a run, for a progress bar.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Progress {
-    pub files_done: u64,
-    pub files_total: u64,
-    pub bytes_done: u64,
-    pub bytes_total: u64,
-}
+pub use crate::tree::Progress;
 
 /// Runs every source of `plan` and assembles the report: findings sorted, each agent finding
 /// given its stable id, and every agent client with servers configured reported as an agent
 /// (a client with MCP servers is an agent whoever installed it).
-pub fn run(plan: &Plan, cats: &Catalogues, key: &FingerprintKey, _progress: &dyn Fn(Progress)) -> (Report, RunStats) {
+pub fn run(plan: &Plan, cats: &Catalogues, key: &FingerprintKey, progress: &(dyn Fn(Progress) + Sync)) -> (Report, RunStats) {
     let mut stats = RunStats::default();
     let mut report = Report::default();
+    let os = Os::current();
+    let roots: Vec<PathBuf> = plan.paths.iter().chain(&plan.k8s).chain(&plan.iac).cloned().collect();
+    if !roots.is_empty() {
+        let mut opts = TreeOptions::new(roots, key.clone());
+        opts.max_file_size = plan.max_file_size;
+        opts.cache_dir = plan.cache_dir.clone();
+        opts.engine = cats.credentials.clone();
+        let config = ConfigFiles::new(&cats.clients, os, key);
+        let code = Code(&cats.frameworks);
+        let iac = Iac(&cats.iac);
+        let k8s = K8s(&cats.k8s);
+        let telemetry = Telemetry(&cats.hosts);
+        let analyzers = Analyzers(vec![&config, &code, &iac, &k8s, &telemetry]);
+        let tree = scan_tree(&opts, &analyzers, progress);
+        stats.files = tree.files;
+        stats.bytes = tree.bytes;
+        stats.files_read = tree.files_read;
+        stats.bytes_read = tree.bytes_read;
+        stats.files_cached = tree.files_cached;
+        stats.warnings.extend(tree.warnings);
+        report.credentials.extend(tree.credentials);
+        report.servers.extend(tree.servers);
+        report.agents.extend(tree.agents);
+        report.traffic.extend(tree.traffic);
+        report.skipped.extend(tree.skipped);
+        stats.sources.extend([Source::File, Source::Config, Source::Code, Source::Iac, Source::K8s]);
+        modules(plan, cats, &mut report);
+    }
     if let Some(home) = &plan.home {
-        let r = scan_clients(&cats.clients, home, &plan.paths, Os::current(), key);
-        merge(&mut report, r);
-        stats.sources.push(Source::Config);
-    } else if !plan.paths.is_empty() {
-        let nowhere = std::env::temp_dir().join(format!("custos-discover-no-home-{}", std::process::id()));
-        let r = scan_clients(&cats.clients, &nowhere, &plan.paths, Os::current(), key);
-        merge(&mut report, r);
+        merge(&mut report, scan_clients(&cats.clients, home, &[], os, key));
         stats.sources.push(Source::Config);
     }
+    for path in &plan.logs {
+        match std::fs::File::open(path).map_err(|e| format!("cannot read: {e}")).and_then(|f| {
+            scan_log(&cats.hosts, path, std::io::BufReader::new(f))
+        }) {
+            Ok(l) => report.traffic.extend(l.traffic),
+            Err(reason) => report.skipped.push(Skipped { path: path.clone(), reason }),
+        }
+        stats.sources.push(Source::Log);
+    }
+    for path in &plan.otel {
+        match std::fs::File::open(path).map_err(|e| format!("cannot read: {e}")).and_then(|f| {
+            scan_otlp(&cats.hosts, path, std::io::BufReader::new(f))
+        }) {
+            Ok(o) => {
+                report.agents.extend(o.agents);
+                report.traffic.extend(o.traffic);
+            }
+            Err(reason) => report.skipped.push(Skipped { path: path.clone(), reason }),
+        }
+        stats.sources.push(Source::Otel);
+    }
+    stats.sources.sort();
+    stats.sources.dedup();
     client_agents(&mut report, &cats.clients);
     finish(&mut report);
     (report, stats)
+}
+
+/// Terraform under `--iac` is read a module (directory) at a time, so that an action group in
+/// one file attaches to the agent in another; its per-file findings are replaced.
+fn modules(plan: &Plan, cats: &Catalogues, report: &mut Report) {
+    let mut dirs: std::collections::BTreeMap<PathBuf, Vec<(PathBuf, String)>> = Default::default();
+    for a in report.agents.iter().filter(|a| a.source == Source::Iac) {
+        let p = &a.location.path;
+        if p.extension().and_then(|e| e.to_str()) != Some("tf") || !plan.iac.iter().any(|r| p.starts_with(r)) {
+            continue;
+        }
+        if let Some(dir) = p.parent() {
+            dirs.entry(dir.to_path_buf()).or_default();
+        }
+    }
+    for (dir, files) in &mut dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for e in entries.filter_map(Result::ok) {
+            let path = e.path();
+            let regular = e.file_type().is_ok_and(|t| t.is_file());
+            if regular && path.extension().and_then(|x| x.to_str()) == Some("tf") {
+                let small = e.metadata().is_ok_and(|m| m.len() <= plan.max_file_size);
+                if let (true, Ok(text)) = (small, std::fs::read_to_string(&path)) {
+                    files.push((path, text));
+                }
+            }
+        }
+        files.sort();
+    }
+    for (dir, files) in dirs {
+        let (agents, _) = scan_terraform_module(&cats.iac, &files);
+        report.agents.retain(|a| !(a.source == Source::Iac && a.location.path.parent() == Some(dir.as_path())));
+        report.agents.extend(agents);
+    }
 }
 
 fn merge(into: &mut Report, from: Report) {
@@ -140,6 +261,26 @@ fn finish(report: &mut Report) {
     report.agents.sort_by(|a, b| (&a.location, &a.name, &a.id).cmp(&(&b.location, &b.name, &b.id)));
     let mut seen = std::collections::BTreeSet::new();
     report.agents.retain(|a| seen.insert(a.id.clone()));
+    // A secret in an agent-client config is found twice: by the config reader (with the
+    // server and JSON pointer) and by the file engine (with the line). One finding keeps both.
+    let lines: std::collections::BTreeMap<(PathBuf, String), u32> = report
+        .credentials
+        .iter()
+        .filter(|c| c.source == Source::File)
+        .filter_map(|c| Some(((c.location.path.clone(), c.fingerprint.clone()), c.location.line?)))
+        .collect();
+    let configured: std::collections::BTreeSet<(PathBuf, String)> = report
+        .credentials
+        .iter()
+        .filter(|c| c.source == Source::Config)
+        .map(|c| (c.location.path.clone(), c.fingerprint.clone()))
+        .collect();
+    report.credentials.retain(|c| {
+        c.source != Source::File || !configured.contains(&(c.location.path.clone(), c.fingerprint.clone()))
+    });
+    for c in report.credentials.iter_mut().filter(|c| c.source == Source::Config && c.location.line.is_none()) {
+        c.location.line = lines.get(&(c.location.path.clone(), c.fingerprint.clone())).copied();
+    }
     report.credentials.sort_by(|a, b| (&a.location, &a.rule).cmp(&(&b.location, &b.rule)));
     report.credentials.dedup();
     report.traffic.sort_by(|a, b| (&a.location, &a.workload, &a.host).cmp(&(&b.location, &b.workload, &b.host)));

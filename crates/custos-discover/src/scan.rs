@@ -417,3 +417,56 @@ pub fn mask(secret: &str) -> String {
     let head: String = secret.chars().take(4).collect();
     format!("{head}…({} chars)", secret.chars().count())
 }
+
+/// The servers and credentials of `path` when it is a project-scoped agent-client config (its
+/// path ends with a catalogue project path such as `.vscode/mcp.json` or
+/// `.continue/mcpServers/*.yaml`), found anywhere in a scanned tree; `None` when it is not one.
+/// A config that does not parse is reported as skipped.
+pub fn scan_project_config(catalogue: &Catalogue, os: Os, path: &Path, text: &str, key: &FingerprintKey) -> Option<Report> {
+    let scanner = Scanner::builtin();
+    let mut report = Report::default();
+    let mut matched = false;
+    for client in &catalogue.client {
+        for group in client.config.iter().filter(|g| g.scope == Scope::Project) {
+            let format = group.format.unwrap_or(client.format);
+            for pattern in group.paths.for_os(os) {
+                if !path_ends_with(path, pattern) {
+                    continue;
+                }
+                matched = true;
+                let value = match parse(text, format) {
+                    Ok(v) => v,
+                    Err(reason) => {
+                        report.skipped.push(Skipped { path: path.to_path_buf(), reason });
+                        continue;
+                    }
+                };
+                let ctx = FileCtx { client: &client.id, path, scope: Scope::Project, scanner: &scanner, key };
+                for key_pointer in &group.keys {
+                    for (pointer, map) in select(&value, key_pointer, &scanner) {
+                        ctx.servers_in(map, &pointer, &mut report);
+                    }
+                }
+            }
+        }
+    }
+    report.skipped.dedup();
+    matched.then_some(report)
+}
+
+/// Whether the last components of `path` match `pattern`'s segments, where a segment's one `*`
+/// matches any run of characters within a name.
+fn path_ends_with(path: &Path, pattern: &str) -> bool {
+    let segments: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+    let names: Vec<std::borrow::Cow<'_, str>> = path.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+    if segments.is_empty() || names.len() < segments.len() {
+        return false;
+    }
+    let tail = names.iter().skip(names.len() - segments.len());
+    tail.zip(&segments).all(|(name, segment)| match segment.split_once('*') {
+        None => name == segment,
+        Some((prefix, suffix)) => {
+            name.len() >= prefix.len() + suffix.len() && name.starts_with(prefix) && name.ends_with(suffix)
+        }
+    })
+}
