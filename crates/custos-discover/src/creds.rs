@@ -187,8 +187,8 @@ impl CredentialEngine {
     /// An engine for a shared catalogue (the format of `custos-core/catalogue/credentials.toml`)
     /// and a file catalogue (the format of `catalogue/file-credentials.toml`).
     pub fn from_catalogues(shared: &str, file: &str) -> Result<Self, CredsError> {
-        let shared_file: SharedFile = toml::from_str(shared)
-            .map_err(|e| CredsError::Toml { file: "credentials.toml", source: Box::new(e) })?;
+        let shared_file: SharedFile =
+            toml::from_str(shared).map_err(|e| CredsError::Toml { file: "credentials.toml", source: Box::new(e) })?;
         let file_cat: FileCatalogue = toml::from_str(file)
             .map_err(|e| CredsError::Toml { file: "file-credentials.toml", source: Box::new(e) })?;
         let mut rules = Vec::new();
@@ -210,10 +210,11 @@ impl CredentialEngine {
                 return Err(bad("keywords must be present, non-empty and lowercase"));
             }
             let compile = |what, src: &str| {
-                RegexBuilder::new(src)
-                    .unicode(false)
-                    .build()
-                    .map_err(|e| CredsError::Regex { id: id.clone(), what, why: e.to_string() })
+                RegexBuilder::new(src).unicode(false).build().map_err(|e| CredsError::Regex {
+                    id: id.clone(),
+                    what,
+                    why: e.to_string(),
+                })
             };
             let regex = compile("regex", regex)?;
             let allow = allow.iter().map(|a| compile("allow regex", a)).collect::<Result<_, _>>()?;
@@ -479,9 +480,7 @@ fn body_of(secret: &[u8]) -> &[u8] {
 fn templated(before: &[u8], after: &[u8]) -> bool {
     let last = before.last().copied();
     let next = after.first().copied();
-    (last == Some(b'<') && next == Some(b'>'))
-        || (last == Some(b'{') && next == Some(b'}'))
-        || before.ends_with(b"${")
+    (last == Some(b'<') && next == Some(b'>')) || (last == Some(b'{') && next == Some(b'}')) || before.ends_with(b"${")
 }
 
 /// Whether `body` holds a run of `n` characters each one above (or below) the last.

@@ -17,15 +17,15 @@ mod model;
 mod scan;
 mod tree;
 
+pub use cache::{CACHE_FILE, FileMeta};
 pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
+pub use creds::{CredentialEngine, CredentialHit, CredsError, FILE_CATALOGUE};
 pub use fingerprint::{FingerprintKey, hmac_sha256};
 pub use model::{
     AgentFinding, AgentKind, CredentialFinding, Label, Location, Reconciled, Report, Skipped, Source, TrafficFinding,
 };
 pub use scan::{LoginFile, MAX_FILE_SIZE, Roots, Server, Transport, mask, scan_clients, scan_clients_in};
-pub use cache::{CACHE_FILE, FileMeta};
-pub use creds::{CredentialEngine, CredentialHit, CredsError, FILE_CATALOGUE};
 pub use tree::{
-    Analyzers, DEFAULT_MAX_FILE_SIZE, ENGINE_VERSION, FileAnalyzer, FileFindings, NoAnalyzer, Progress, TreeOptions, TreeScan,
-    scan_tree,
+    Analyzers, DEFAULT_MAX_FILE_SIZE, ENGINE_VERSION, FileAnalyzer, FileFindings, NoAnalyzer, Progress, TreeOptions,
+    TreeScan, scan_tree,
 };

@@ -188,6 +188,9 @@ pub struct TreeScan {
     pub warnings: Vec<String>,
 }
 
+/// A file's findings, and its new cache entry when the cache did not already hold it.
+type FileResult = (FileFindings, Option<CacheEntry>);
+
 struct Candidate {
     path: PathBuf,
     meta: FileMeta,
@@ -222,40 +225,40 @@ pub fn scan_tree(opts: &TreeOptions, analyzer: &dyn FileAnalyzer, progress: &(dy
     let files_done = AtomicU64::new(0);
     let bytes_done = AtomicU64::new(0);
     let counters = Counters::default();
-    let results: Vec<Mutex<Option<(FileFindings, Option<CacheEntry>)>>> =
-        files.iter().map(|_| Mutex::new(None)).collect();
     let worker = Worker { opts, analyzer, cache: cache.as_ref(), counters: &counters };
-    std::thread::scope(|s| {
-        for _ in 0..threads.min(files.len()).max(1) {
-            s.spawn(|| {
-                let mut buf = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let (Some(file), Some(slot)) = (files.get(i), results.get(i)) else { break };
-                    let out = worker.file(file, &mut buf);
-                    if let Ok(mut slot) = slot.lock() {
-                        *slot = Some(out);
+    // Each thread keeps its results with the file's index; they are put back in order after.
+    let mut results: Vec<(usize, FileResult)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.min(files.len()).max(1))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut buf = Vec::new();
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break };
+                        mine.push((i, worker.file(file, &mut buf)));
+                        let done = files_done.fetch_add(1, Ordering::Relaxed) + 1;
+                        let bytes = bytes_done.fetch_add(file.meta.len, Ordering::Relaxed) + file.meta.len;
+                        if done.is_multiple_of(256) || done == totals.0 {
+                            progress(Progress {
+                                files_done: done,
+                                files_total: totals.0,
+                                bytes_done: bytes,
+                                bytes_total: totals.1,
+                            });
+                        }
                     }
-                    let done = files_done.fetch_add(1, Ordering::Relaxed) + 1;
-                    let bytes = bytes_done.fetch_add(file.meta.len, Ordering::Relaxed) + file.meta.len;
-                    if done % 256 == 0 || done == totals.0 {
-                        progress(Progress {
-                            files_done: done,
-                            files_total: totals.0,
-                            bytes_done: bytes,
-                            bytes_total: totals.1,
-                        });
-                    }
-                }
-                // Large files would keep a thread's buffer large after the scan.
-                drop(buf);
-            });
-        }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     });
+    results.sort_unstable_by_key(|(i, _)| *i);
 
     let mut fresh = Vec::new();
-    for (file, slot) in files.iter().zip(results) {
-        let Some((findings, entry)) = slot.into_inner().ok().flatten() else { continue };
+    for (i, (findings, entry)) in results {
+        let Some(file) = files.get(i) else { continue };
         if let Some(entry) = entry {
             fresh.push((file.path.clone(), entry));
         }
@@ -314,7 +317,7 @@ struct Worker<'a> {
 
 impl Worker<'_> {
     /// One file's findings, and its new cache entry when the cache did not already hold it.
-    fn file(&self, file: &Candidate, buf: &mut Vec<u8>) -> (FileFindings, Option<CacheEntry>) {
+    fn file(&self, file: &Candidate, buf: &mut Vec<u8>) -> FileResult {
         let cached = self.cache.and_then(|c| c.get(&file.path));
         if let Some(entry) = cached
             && entry.meta == file.meta
@@ -465,7 +468,13 @@ fn excluded(path: &Path, excludes: &[String]) -> bool {
     })
 }
 
-fn visit(opts: &TreeOptions, root: &Path, entry: &ignore::DirEntry, files: &Mutex<Vec<Candidate>>, skipped: &Mutex<Vec<Skipped>>) {
+fn visit(
+    opts: &TreeOptions,
+    root: &Path,
+    entry: &ignore::DirEntry,
+    files: &Mutex<Vec<Candidate>>,
+    skipped: &Mutex<Vec<Skipped>>,
+) {
     let Some(ft) = entry.file_type() else { return };
     let path = entry.path();
     if ft.is_dir() {

@@ -9,6 +9,7 @@
 
 mod catalogue;
 mod skips;
+mod tree;
 
 use std::fs;
 use std::path::{Path, PathBuf};
