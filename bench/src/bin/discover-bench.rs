@@ -69,35 +69,122 @@ fn mixed(r: &mut Rng, alphabet: &str, n: usize, classes: &[fn(&u8) -> bool]) -> 
 }
 
 const PROVIDERS: &[Provider] = &[
-    Provider { name: "OpenAI", env: "OPENAI_API_KEY", make: |r| format!("sk-proj-{}T3BlbkFJ{}", r.from(URLSAFE, 74), r.from(URLSAFE, 74)) },
-    Provider { name: "Anthropic", env: "ANTHROPIC_API_KEY", make: |r| format!("sk-ant-api03-{}AA", r.from(URLSAFE, 93)) },
+    Provider {
+        name: "OpenAI",
+        env: "OPENAI_API_KEY",
+        make: |r| format!("sk-proj-{}T3BlbkFJ{}", r.from(URLSAFE, 74), r.from(URLSAFE, 74)),
+    },
+    Provider {
+        name: "Anthropic",
+        env: "ANTHROPIC_API_KEY",
+        make: |r| format!("sk-ant-api03-{}AA", r.from(URLSAFE, 93)),
+    },
     Provider { name: "Google", env: "GOOGLE_API_KEY", make: |r| format!("AIzaSy{}", r.from(URLSAFE, 33)) },
     Provider { name: "Hugging Face", env: "HF_TOKEN", make: |r| format!("hf_{}", r.from(LETTERS, 34)) },
     Provider { name: "Groq", env: "GROQ_API_KEY", make: |r| format!("gsk_{}", r.from(ALNUM, 52)) },
     Provider { name: "xAI", env: "XAI_API_KEY", make: |r| format!("xai-{}", r.from(ALNUM, 80)) },
     Provider { name: "Replicate", env: "REPLICATE_API_TOKEN", make: |r| format!("r8_{}", r.from(ALNUM, 37)) },
     Provider { name: "OpenRouter", env: "OPENROUTER_API_KEY", make: |r| format!("sk-or-v1-{}", r.from(HEX, 64)) },
-    Provider { name: "AWS", env: "AWS_ACCESS_KEY_ID", make: |r| format!("AKIA{}", r.from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)) },
+    Provider {
+        name: "AWS",
+        env: "AWS_ACCESS_KEY_ID",
+        make: |r| format!("AKIA{}", r.from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)),
+    },
     Provider { name: "Perplexity", env: "PERPLEXITY_API_KEY", make: |r| format!("pplx-{}", r.from(ALNUM, 48)) },
     Provider { name: "Together AI", env: "TOGETHER_API_KEY", make: |r| format!("tgp_v1_{}", r.from(URLSAFE, 43)) },
     Provider { name: "Cerebras", env: "CEREBRAS_API_KEY", make: |r| format!("csk-{}", r.from(ALNUM, 48)) },
     Provider { name: "NVIDIA", env: "NVIDIA_API_KEY", make: |r| format!("nvapi-{}", r.from(ALNUM, 64)) },
-    Provider { name: "LangChain", env: "LANGSMITH_API_KEY", make: |r| format!("lsv2_pt_{}_{}", r.from(HEX, 32), r.from(HEX, 10)) },
-    Provider { name: "Pinecone", env: "PINECONE_API_KEY", make: |r| format!("pcsk_{}_{}", r.from(ALNUM, 5), r.from(ALNUM, 63)) },
+    Provider {
+        name: "LangChain",
+        env: "LANGSMITH_API_KEY",
+        make: |r| format!("lsv2_pt_{}_{}", r.from(HEX, 32), r.from(HEX, 10)),
+    },
+    Provider {
+        name: "Pinecone",
+        env: "PINECONE_API_KEY",
+        make: |r| format!("pcsk_{}_{}", r.from(ALNUM, 5), r.from(ALNUM, 63)),
+    },
     Provider { name: "Tavily", env: "TAVILY_API_KEY", make: |r| format!("tvly-{}", r.from(ALNUM, 32)) },
-    Provider { name: "DeepSeek", env: "DEEPSEEK_API_KEY", make: |r| format!("sk-{}", mixed(r, HEX, 32, &[u8::is_ascii_digit, u8::is_ascii_alphabetic])) },
-    Provider { name: "Cohere", env: "CO_API_KEY", make: |r| mixed(r, ALNUM, 40, &[u8::is_ascii_digit, u8::is_ascii_uppercase, u8::is_ascii_lowercase]) },
-    Provider { name: "Mistral AI", env: "MISTRAL_API_KEY", make: |r| mixed(r, ALNUM, 32, &[u8::is_ascii_digit, u8::is_ascii_uppercase, u8::is_ascii_lowercase]) },
-    Provider { name: "Microsoft Azure", env: "AZURE_OPENAI_API_KEY", make: |r| mixed(r, HEX, 32, &[u8::is_ascii_digit, u8::is_ascii_alphabetic]) },
+    Provider {
+        name: "DeepSeek",
+        env: "DEEPSEEK_API_KEY",
+        make: |r| format!("sk-{}", mixed(r, HEX, 32, &[u8::is_ascii_digit, u8::is_ascii_alphabetic])),
+    },
+    Provider {
+        name: "Cohere",
+        env: "CO_API_KEY",
+        make: |r| mixed(r, ALNUM, 40, &[u8::is_ascii_digit, u8::is_ascii_uppercase, u8::is_ascii_lowercase]),
+    },
+    Provider {
+        name: "Mistral AI",
+        env: "MISTRAL_API_KEY",
+        make: |r| mixed(r, ALNUM, 32, &[u8::is_ascii_digit, u8::is_ascii_uppercase, u8::is_ascii_lowercase]),
+    },
+    Provider {
+        name: "Microsoft Azure",
+        env: "AZURE_OPENAI_API_KEY",
+        make: |r| mixed(r, HEX, 32, &[u8::is_ascii_digit, u8::is_ascii_alphabetic]),
+    },
     Provider { name: "ElevenLabs", env: "ELEVENLABS_API_KEY", make: |r| format!("sk_{}", r.from(HEX, 48)) },
 ];
 
 const WORDS: &[&str] = &[
-    "order", "user", "account", "invoice", "session", "request", "payload", "handler", "config", "item", "price",
-    "amount", "status", "result", "client", "server", "cache", "queue", "worker", "batch", "report", "metric",
-    "event", "record", "schema", "table", "index", "value", "count", "total", "limit", "offset", "page", "token_count",
-    "timeout", "retry", "backoff", "region", "bucket", "object", "stream", "buffer", "parser", "render", "layout",
-    "widget", "button", "dialog", "router", "service", "module", "package", "version", "release", "deploy", "build",
+    "order",
+    "user",
+    "account",
+    "invoice",
+    "session",
+    "request",
+    "payload",
+    "handler",
+    "config",
+    "item",
+    "price",
+    "amount",
+    "status",
+    "result",
+    "client",
+    "server",
+    "cache",
+    "queue",
+    "worker",
+    "batch",
+    "report",
+    "metric",
+    "event",
+    "record",
+    "schema",
+    "table",
+    "index",
+    "value",
+    "count",
+    "total",
+    "limit",
+    "offset",
+    "page",
+    "token_count",
+    "timeout",
+    "retry",
+    "backoff",
+    "region",
+    "bucket",
+    "object",
+    "stream",
+    "buffer",
+    "parser",
+    "render",
+    "layout",
+    "widget",
+    "button",
+    "dialog",
+    "router",
+    "service",
+    "module",
+    "package",
+    "version",
+    "release",
+    "deploy",
+    "build",
 ];
 
 /// One generated file: relative path and bytes.
@@ -128,17 +215,46 @@ fn line_of(kind: usize, r: &mut Rng) -> String {
             3 => "}".to_string(),
             _ => format!("  if (!{}) throw new Error(\"{}\");", ident(r), words(r, 4)),
         },
-        2 => format!("  \"{}\": {{\"{}\": {}, \"{}\": \"{}\"}},", ident(r), r.pick(WORDS), r.below(99_999), r.pick(WORDS), words(r, 3)),
+        2 => format!(
+            "  \"{}\": {{\"{}\": {}, \"{}\": \"{}\"}},",
+            ident(r),
+            r.pick(WORDS),
+            r.below(99_999),
+            r.pick(WORDS),
+            words(r, 3)
+        ),
         3 => format!("{}:\n  {}: {}\n  {}: \"{}\"", ident(r), r.pick(WORDS), r.below(1000), r.pick(WORDS), words(r, 3)),
-        4 => format!("{},{},{},{}.{:02},2026-{:02}-{:02}", r.below(1_000_000), r.pick(WORDS), r.pick(WORDS), r.below(1000), r.below(100), 1 + r.below(12), 1 + r.below(28)),
+        4 => format!(
+            "{},{},{},{}.{:02},2026-{:02}-{:02}",
+            r.below(1_000_000),
+            r.pick(WORDS),
+            r.pick(WORDS),
+            r.below(1000),
+            r.below(100),
+            1 + r.below(12),
+            1 + r.below(28)
+        ),
         5 => format!(
             "2026-11-{:02}T{:02}:{:02}:{:02}Z {} service={} request_id={} path=/v1/{}/{} status={} dur_ms={}",
-            1 + r.below(28), r.below(24), r.below(60), r.below(60), r.pick(&["INFO", "WARN", "DEBUG", "ERROR"]),
-            r.pick(WORDS), r.from(HEX, 16), r.pick(WORDS), r.below(100_000), r.pick(&["200", "201", "404", "500"]), r.below(900)
+            1 + r.below(28),
+            r.below(24),
+            r.below(60),
+            r.below(60),
+            r.pick(&["INFO", "WARN", "DEBUG", "ERROR"]),
+            r.pick(WORDS),
+            r.from(HEX, 16),
+            r.pick(WORDS),
+            r.below(100_000),
+            r.pick(&["200", "201", "404", "500"]),
+            r.below(900)
         ),
         _ => format!(
             "function {}(a,b){{var c=a.{}(b);return c&&c.{}?c.{}:{}}};",
-            r.from(LETTERS, 2), r.pick(WORDS), r.pick(WORDS), r.pick(WORDS), r.below(99)
+            r.from(LETTERS, 2),
+            r.pick(WORDS),
+            r.pick(WORDS),
+            r.pick(WORDS),
+            r.below(99)
         ),
     }
 }
@@ -164,8 +280,15 @@ impl Pools {
 }
 
 const KINDS: &[(&str, usize)] = &[
-    ("src/{}.py", 0), ("src/{}.py", 0), ("web/{}.ts", 1), ("web/{}.js", 1), ("config/{}.json", 2),
-    ("deploy/{}.yaml", 3), ("data/{}.csv", 4), ("logs/{}.log", 5), ("static/{}.min.js", 6),
+    ("src/{}.py", 0),
+    ("src/{}.py", 0),
+    ("web/{}.ts", 1),
+    ("web/{}.js", 1),
+    ("config/{}.json", 2),
+    ("deploy/{}.yaml", 3),
+    ("data/{}.csv", 4),
+    ("logs/{}.log", 5),
+    ("static/{}.min.js", 6),
 ];
 
 fn filler(i: usize, r: &mut Rng, pools: &Pools) -> File {
@@ -325,14 +448,29 @@ fn decoy(i: usize, r: &mut Rng, pools: &Pools) -> (File, Truth) {
     let (provider, env, value, marker): (&'static str, &str, String, &str) = match i % 10 {
         0 => ("Anthropic", "ANTHROPIC_API_KEY", format!("sk-ant-api03-{}AA", "X".repeat(93)), "all-X"),
         1 => ("Groq", "GROQ_API_KEY", format!("gsk_{}", "0".repeat(52)), "all-zero"),
-        2 => ("AWS", "AWS_ACCESS_KEY_ID", format!("AKIA{}EXAMPLE", r.from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 9)), "EXAMPLE"),
+        2 => (
+            "AWS",
+            "AWS_ACCESS_KEY_ID",
+            format!("AKIA{}EXAMPLE", r.from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 9)),
+            "EXAMPLE",
+        ),
         3 => ("Hugging Face", "HF_TOKEN", "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH".to_string(), "sequential"),
-        4 => ("Perplexity", "PERPLEXITY_API_KEY", format!("pplx-{}", "YourApiKeyHere".repeat(4).get(..48).unwrap_or_default()), "your-api-key"),
+        4 => (
+            "Perplexity",
+            "PERPLEXITY_API_KEY",
+            format!("pplx-{}", "YourApiKeyHere".repeat(4).get(..48).unwrap_or_default()),
+            "your-api-key",
+        ),
         5 => ("Cerebras", "CEREBRAS_API_KEY", format!("csk-{}", "x".repeat(48)), "xxxx"),
         6 => ("Together AI", "TOGETHER_API_KEY", format!("tgp_v1_{}", r.from(URLSAFE, 43)), "doc example block"),
         7 => ("Groq", "GROQ_API_KEY", format!("gsk_{}", r.from(ALNUM, 52)), "e.g. marker"),
         8 => ("OpenAI", "OPENAI_API_KEY", format!("sk-proj-{}T3BlbkFJ{}", "X".repeat(74), "X".repeat(74)), "all-X"),
-        _ => ("Replicate", "REPLICATE_API_TOKEN", format!("r8_{}", "aB3".repeat(13).get(..37).unwrap_or_default()), "repeated unit"),
+        _ => (
+            "Replicate",
+            "REPLICATE_API_TOKEN",
+            format!("r8_{}", "aB3".repeat(13).get(..37).unwrap_or_default()),
+            "repeated unit",
+        ),
     };
     let (path, bytes, line) = match i % 10 {
         6 => {
@@ -345,7 +483,9 @@ fn decoy(i: usize, r: &mut Rng, pools: &Pools) -> (File, Truth) {
             let (b, l) = around(pools, 0, r, "", &text, &value);
             (format!("{base}/docs/notes_{i}.py"), b, l)
         }
-        k if k % 2 == 0 => (format!("{base}/.config/tmpl_{i}/.env.sample"), format!("APP_ENV=dev\n{env}={value}\n").into_bytes(), 2),
+        k if k % 2 == 0 => {
+            (format!("{base}/.config/tmpl_{i}/.env.sample"), format!("APP_ENV=dev\n{env}={value}\n").into_bytes(), 2)
+        }
         _ => {
             let (b, l) = around(pools, 2, r, "{\n", &format!("  \"{}\": \"{value}\",", env.to_lowercase()), &value);
             (format!("{base}/config/template_{i}.json"), b, l)
@@ -390,7 +530,8 @@ fn generate(root: &Path, files: usize, min_bytes: u64) -> Result<()> {
     let as_json = |t: &Vec<Truth>| -> Vec<Value> {
         t.iter().map(|t| json!({"path": t.path, "line": t.line, "provider": t.provider, "kind": t.kind})).collect()
     };
-    let manifest = json!({"seed": SEED, "files": count, "bytes": total, "planted": as_json(&planted), "decoys": as_json(&decoys)});
+    let manifest =
+        json!({"seed": SEED, "files": count, "bytes": total, "planted": as_json(&planted), "decoys": as_json(&decoys)});
     fs::write(manifest_path(root), serde_json::to_vec_pretty(&manifest)?)?;
     Ok(())
 }
@@ -460,12 +601,12 @@ fn run_ours(root: &Path, cache: &Path, threads: usize, custos: Option<&Path>) ->
             }
             let secs = start.elapsed().as_secs_f64();
             let report: Value = serde_json::from_slice(&fs::read(&out)?)?;
-            for c in report["credentials"].as_array().into_iter().flatten() {
-                let path = rel(root, c["location"]["path"].as_str().unwrap_or(""));
-                let line = c["location"]["line"].as_u64().unwrap_or(0) as u32;
-                found.insert((path, line), c["provider"].as_str().unwrap_or("").to_string());
+            for c in report.pointer("/credentials").and_then(Value::as_array).into_iter().flatten() {
+                let path = rel(root, c.pointer("/location/path").and_then(Value::as_str).unwrap_or(""));
+                let line = c.pointer("/location/line").and_then(Value::as_u64).unwrap_or(0) as u32;
+                found.insert((path, line), c.pointer("/provider").and_then(Value::as_str).unwrap_or("").to_string());
             }
-            return Ok((secs, found, 0));
+            Ok((secs, found, 0))
         }
         None => {
             let key = custos_discover::FingerprintKey::new(b"discover-bench".to_vec());
@@ -492,8 +633,18 @@ fn run_kingfisher(bin: &Path, root: &Path, out: &Path, threads: usize) -> Result
     let status = Command::new(bin)
         .args(["scan"])
         .arg(root)
-        .args(["--no-validate", "--no-dedup", "--no-update-check", "--format", "jsonl", "-j", &threads.to_string(), "-o"])
+        .args([
+            "--no-validate",
+            "--no-dedup",
+            "--no-update-check",
+            "--format",
+            "jsonl",
+            "-j",
+            &threads.to_string(),
+            "-o",
+        ])
         .arg(out)
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()?;
     let secs = start.elapsed().as_secs_f64();
@@ -508,9 +659,13 @@ fn run_kingfisher(bin: &Path, root: &Path, out: &Path, threads: usize) -> Result
             _ => vec![&v],
         };
         for item in items {
-            let f = &item["finding"];
-            if let (Some(path), Some(l)) = (f["path"].as_str(), f["line"].as_u64()) {
-                found.insert((rel(root, path), l as u32), item["rule"]["id"].as_str().unwrap_or("").to_string());
+            let path = item.pointer("/finding/path").and_then(Value::as_str);
+            let line = item.pointer("/finding/line").and_then(Value::as_u64);
+            if let (Some(path), Some(l)) = (path, line) {
+                found.insert(
+                    (rel(root, path), l as u32),
+                    item.pointer("/rule/id").and_then(Value::as_str).unwrap_or("").to_string(),
+                );
             }
         }
     }
@@ -523,10 +678,13 @@ fn run_detect_secrets(bin: &Path, sample: &Path) -> Result<(f64, Found)> {
     let secs = start.elapsed().as_secs_f64();
     let v: Value = serde_json::from_slice(&out.stdout).context("detect-secrets output")?;
     let mut found = Found::new();
-    for (path, hits) in v["results"].as_object().into_iter().flatten() {
+    for (path, hits) in v.pointer("/results").and_then(Value::as_object).into_iter().flatten() {
         for h in hits.as_array().into_iter().flatten() {
-            let line = h["line_number"].as_u64().unwrap_or(0) as u32;
-            found.insert((rel(sample, path), line), h["type"].as_str().unwrap_or("").to_string());
+            let line = h.pointer("/line_number").and_then(Value::as_u64).unwrap_or(0) as u32;
+            found.insert(
+                (rel(sample, path), line),
+                h.pointer("/type").and_then(Value::as_str).unwrap_or("").to_string(),
+            );
         }
     }
     Ok((secs, found))
@@ -640,17 +798,18 @@ fn main() -> Result<()> {
         eprintln!("generated in {:.1} s", t.elapsed().as_secs_f64());
     }
     let m: Value = serde_json::from_slice(&fs::read(&manifest)?)?;
-    let total_files = m["files"].as_u64().unwrap_or(0);
-    let total_bytes = m["bytes"].as_u64().unwrap_or(0);
+    let total_files = m.pointer("/files").and_then(Value::as_u64).unwrap_or(0);
+    let total_bytes = m.pointer("/bytes").and_then(Value::as_u64).unwrap_or(0);
     let truth = |k: &str| -> Vec<(String, u32, String)> {
-        m[k].as_array()
+        m.get(k)
+            .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .map(|t| {
                 (
-                    t["path"].as_str().unwrap_or("").to_string(),
-                    t["line"].as_u64().unwrap_or(0) as u32,
-                    t["provider"].as_str().unwrap_or("").to_string(),
+                    t.pointer("/path").and_then(Value::as_str).unwrap_or("").to_string(),
+                    t.pointer("/line").and_then(Value::as_u64).unwrap_or(0) as u32,
+                    t.pointer("/provider").and_then(Value::as_str).unwrap_or("").to_string(),
                 )
             })
             .collect()
@@ -660,7 +819,14 @@ fn main() -> Result<()> {
     let providers: BTreeSet<&str> = planted.iter().map(|t| t.2.as_str()).collect();
     println!(
         "tree: {} files, {:.1} MB ({:.2} GiB), {} planted keys of {} providers, {} decoys; {} threads, {} runs (medians)",
-        total_files, total_bytes as f64 / 1e6, total_bytes as f64 / (1u64 << 30) as f64, planted.len(), providers.len(), decoys.len(), a.threads, a.runs
+        total_files,
+        total_bytes as f64 / 1e6,
+        total_bytes as f64 / (1u64 << 30) as f64,
+        planted.len(),
+        providers.len(),
+        decoys.len(),
+        a.threads,
+        a.runs
     );
     let work = a.root.with_extension("work");
     fs::create_dir_all(&work)?;
@@ -701,7 +867,8 @@ fn main() -> Result<()> {
     let mut ds: Option<(f64, Score, u64, u64)> = None;
     if let Some(bin) = &a.detect_secrets {
         let sample = a.root.with_extension("ds-sample");
-        let keep: BTreeSet<String> = planted.iter().map(|t| t.0.clone()).chain(decoys.iter().map(|d| d.0.clone())).collect();
+        let keep: BTreeSet<String> =
+            planted.iter().map(|t| t.0.clone()).chain(decoys.iter().map(|d| d.0.clone())).collect();
         let (n, bytes) = make_sample(&a.root, &sample, &keep, a.sample_every)?;
         let mut times = Vec::new();
         let mut last = Found::new();
@@ -722,13 +889,23 @@ fn main() -> Result<()> {
     let row = |name: &str, files: u64, bytes: u64, secs: f64, s: &Score| {
         println!(
             "| {name} | {files} | {:.0} | {secs:.2} | {:.0} | {:.0} | {:.3} ({}/{}) | {:.3} | {} | {} |",
-            bytes as f64 / 1e6, mb(secs, bytes), files as f64 / secs, s.recall, s.tp, planted.len(), s.precision, s.reported, s.decoys_hit
+            bytes as f64 / 1e6,
+            mb(secs, bytes),
+            files as f64 / secs,
+            s.recall,
+            s.tp,
+            planted.len(),
+            s.precision,
+            s.reported,
+            s.decoys_hit
         );
     };
     row("custos (cold, cache written)", total_files, total_bytes, cold_m, &ours);
     println!(
         "| custos (cached rescan) | {total_files} | {:.0} | {warm_m:.3} | {:.0} | {:.0} | = | = | = | = |",
-        total_bytes as f64 / 1e6, mb(warm_m, total_bytes), total_files as f64 / warm_m
+        total_bytes as f64 / 1e6,
+        mb(warm_m, total_bytes),
+        total_files as f64 / warm_m
     );
     if let Some((secs, s)) = &kf {
         row("Kingfisher 2.14 (--no-validate)", total_files, total_bytes, *secs, s);

@@ -1,5 +1,5 @@
 //! The incremental cache of the tree scan: per file, its metadata, the SHA-256 of its content
-//! and what it yielded, in one JSON file in a directory the caller names (the data dir).
+//! and what it yielded, in one file in a directory the caller names (the data dir).
 //!
 //! A rescan stats every file: unchanged metadata (length, modification and change times in
 //! nanoseconds, inode and device) reuses the findings without reading the file; changed metadata
@@ -9,6 +9,11 @@
 //! masked and fingerprinted already), is written with mode 0600 to a temporary file and renamed
 //! into place, and a cache that cannot be read or parsed is ignored with a warning.
 //!
+//! The format is binary, because a rescan of a large tree is mostly this file's parsing (JSON
+//! took ten times as long for 100,000 entries): `CUSTOSDC`, format (u32 LE), the digest, the
+//! entry count, then per entry its path, metadata, hash and findings (JSON, usually empty), each
+//! variable part preceded by its u32 LE length.
+//!
 //! A file changed twice within one timestamp tick with the same length, inode and change time
 //! would be taken as unchanged; nanosecond timestamps make that a theoretical case.
 
@@ -17,17 +22,16 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::tree::FileFindings;
 
 /// The cache's file name inside the directory the caller gives.
-pub const CACHE_FILE: &str = "discover-cache.json";
+pub const CACHE_FILE: &str = "discover-cache.bin";
 
+const MAGIC: &[u8; 8] = b"CUSTOSDC";
 const FORMAT: u32 = 1;
 
 /// What a stat says about a file; equal metadata means the file is taken as unchanged.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FileMeta {
     pub len: u64,
     pub mtime_ns: i128,
@@ -62,21 +66,11 @@ impl FileMeta {
 }
 
 /// One file's cached state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheEntry {
-    #[serde(rename = "m")]
     pub meta: FileMeta,
-    #[serde(rename = "h", with = "hex_bytes")]
     pub sha256: [u8; 32],
-    #[serde(rename = "f", default, skip_serializing_if = "FileFindings::is_empty")]
     pub findings: FileFindings,
-}
-
-#[derive(Serialize, Deserialize)]
-struct CacheFile {
-    format: u32,
-    digest: String,
-    entries: HashMap<String, CacheEntry>,
 }
 
 /// The loaded cache.
@@ -97,22 +91,27 @@ impl Cache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (empty, None),
             Err(e) => return (empty, Some(format!("scan cache `{}` ignored: {e}", path.display()))),
         };
-        match serde_json::from_slice::<CacheFile>(&bytes) {
-            Ok(file) if file.format == FORMAT && file.digest == digest => {
-                (Self { digest: file.digest, entries: file.entries }, None)
-            }
-            Ok(_) => (empty, None),
-            Err(e) => (empty, Some(format!("scan cache `{}` ignored: {e}", path.display()))),
+        match decode(&bytes) {
+            Some((file_digest, entries)) if file_digest == digest => (Self { digest: file_digest, entries }, None),
+            Some(_) => (empty, None),
+            None => (empty, Some(format!("scan cache `{}` ignored: not a valid cache file", path.display()))),
         }
     }
 
     pub fn get(&self, path: &Path) -> Option<&CacheEntry> {
-        self.entries.get(&key_of(path))
+        match path.to_str() {
+            Some(s) => self.entries.get(s),
+            None => self.entries.get(&key_of(path)),
+        }
     }
 
     /// Drops the entries of files no longer in `live`, adds `fresh`, and writes the cache when
     /// anything changed. Returns a warning when it could not be written.
     pub fn update_and_save(&mut self, dir: &Path, live: &[&Path], fresh: Vec<(PathBuf, CacheEntry)>) -> Option<String> {
+        if fresh.is_empty() && self.entries.len() == live.len() {
+            // Every live file was answered by its own entry: nothing to add or drop.
+            return None;
+        }
         let before = self.entries.len();
         let live: std::collections::HashSet<String> = live.iter().map(|p| key_of(p)).collect();
         self.entries.retain(|k, _| live.contains(k));
@@ -132,8 +131,7 @@ impl Cache {
 
     fn save(&self, dir: &Path) -> std::io::Result<()> {
         fs::create_dir_all(dir)?;
-        let file = CacheFile { format: FORMAT, digest: self.digest.clone(), entries: self.entries.clone() };
-        let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
+        let bytes = encode(&self.digest, &self.entries).map_err(std::io::Error::other)?;
         let tmp = dir.join(format!(".{CACHE_FILE}.{}.tmp", std::process::id()));
         let mut options = fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -172,17 +170,79 @@ fn key_of(path: &Path) -> String {
     }
 }
 
-mod hex_bytes {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(bytes))
+fn encode(digest: &str, entries: &HashMap<String, CacheEntry>) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(64 + entries.len() * 128);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT.to_le_bytes());
+    put_bytes(&mut out, digest.as_bytes());
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    for (key, e) in entries {
+        put_bytes(&mut out, key.as_bytes());
+        out.extend_from_slice(&e.meta.len.to_le_bytes());
+        out.extend_from_slice(&e.meta.mtime_ns.to_le_bytes());
+        out.extend_from_slice(&e.meta.ctime_ns.to_le_bytes());
+        out.extend_from_slice(&e.meta.ino.to_le_bytes());
+        out.extend_from_slice(&e.meta.dev.to_le_bytes());
+        out.extend_from_slice(&e.sha256);
+        if e.findings.is_empty() {
+            put_bytes(&mut out, b"");
+        } else {
+            put_bytes(&mut out, &serde_json::to_vec(&e.findings)?);
+        }
     }
+    Ok(out)
+}
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let text = <&str>::deserialize(d)?;
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(text, &mut out).map_err(serde::de::Error::custom)?;
-        Ok(out)
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+/// The digest and entries of a cache file, or `None` when it is not one.
+fn decode(bytes: &[u8]) -> Option<(String, HashMap<String, CacheEntry>)> {
+    let mut r = Reader(bytes);
+    if r.take(8)? != MAGIC || u32::from_le_bytes(r.array()?) != FORMAT {
+        return None;
+    }
+    let digest = String::from_utf8(r.var()?.to_vec()).ok()?;
+    let count = u64::from_le_bytes(r.array()?);
+    // Never trust a count for an allocation: each entry takes at least 100 bytes.
+    let mut entries = HashMap::with_capacity(usize::try_from(count).ok()?.min(bytes.len() / 100));
+    for _ in 0..count {
+        let key = String::from_utf8(r.var()?.to_vec()).ok()?;
+        let meta = FileMeta {
+            len: u64::from_le_bytes(r.array()?),
+            mtime_ns: i128::from_le_bytes(r.array()?),
+            ctime_ns: i128::from_le_bytes(r.array()?),
+            ino: u64::from_le_bytes(r.array()?),
+            dev: u64::from_le_bytes(r.array()?),
+        };
+        let sha256: [u8; 32] = r.array()?;
+        let findings = match r.var()? {
+            [] => FileFindings::default(),
+            json => serde_json::from_slice(json).ok()?,
+        };
+        entries.insert(key, CacheEntry { meta, sha256, findings });
+    }
+    r.0.is_empty().then_some((digest, entries))
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+    fn var(&mut self) -> Option<&'a [u8]> {
+        let n = u32::from_le_bytes(self.array()?);
+        self.take(usize::try_from(n).ok()?)
     }
 }

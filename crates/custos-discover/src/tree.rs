@@ -206,8 +206,8 @@ pub fn scan_tree(opts: &TreeOptions, analyzer: &dyn FileAnalyzer, progress: &(dy
         opts.threads
     };
     let mut scan = TreeScan::default();
-    let (mut files, mut skipped) = walk(opts, threads);
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+    // Not sorted: the order of scanning does not show; findings are sorted at the end.
+    let (files, mut skipped) = walk(opts, threads);
 
     let digest = cache_digest(opts, analyzer);
     let mut cache = match &opts.cache_dir {
@@ -405,6 +405,10 @@ fn walk(opts: &TreeOptions, threads: usize) -> (Vec<Candidate>, Vec<Skipped>) {
                 continue;
             }
         };
+        if !opts.honour_gitignore {
+            walk_plain(opts, root, &canon_root, threads, &files, &skipped);
+            continue;
+        }
         let mut builder = ignore::WalkBuilder::new(root);
         builder
             .hidden(false)
@@ -452,6 +456,127 @@ fn walk(opts: &TreeOptions, threads: usize) -> (Vec<Candidate>, Vec<Skipped>) {
         }
     }
     (files.into_inner().unwrap_or_default(), skipped.into_inner().unwrap_or_default())
+}
+
+/// The walk without ignore files: a shared stack of directories that `threads` threads drain.
+/// Faster than the `ignore` walker for this case (a rescan is mostly the walk): no ignore
+/// matchers per directory, and each file's metadata is read relative to its open directory.
+fn walk_plain(
+    opts: &TreeOptions,
+    root: &Path,
+    canon_root: &Path,
+    threads: usize,
+    files: &Mutex<Vec<Candidate>>,
+    skipped: &Mutex<Vec<Skipped>>,
+) {
+    match fs::symlink_metadata(root) {
+        Ok(m) if m.is_dir() => {}
+        Ok(m) if m.is_file() => {
+            if m.len() > opts.max_file_size {
+                push(skipped, Skipped { path: display_path(root), reason: too_large(opts.max_file_size) });
+            } else {
+                push(files, Candidate { path: root.to_path_buf(), meta: FileMeta::of(&m) });
+            }
+            return;
+        }
+        Ok(_) => {
+            push(skipped, Skipped { path: display_path(root), reason: "not a regular file or directory".into() });
+            return;
+        }
+        Err(e) => {
+            push(skipped, Skipped { path: display_path(root), reason: format!("cannot open the root: {e}") });
+            return;
+        }
+    }
+    let stack = Mutex::new(vec![root.to_path_buf()]);
+    // Directories queued or being read: the walk is over when none is left.
+    let pending = AtomicUsize::new(1);
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                let (mut my_files, mut my_skips) = (Vec::new(), Vec::new());
+                loop {
+                    let dir = stack.lock().ok().and_then(|mut st| st.pop());
+                    let Some(dir) = dir else {
+                        if pending.load(Ordering::Acquire) == 0 {
+                            break;
+                        }
+                        std::thread::yield_now();
+                        continue;
+                    };
+                    let mut subdirs = Vec::new();
+                    read_dir(opts, canon_root, &dir, &mut subdirs, &mut my_files, &mut my_skips);
+                    pending.fetch_add(subdirs.len(), Ordering::AcqRel);
+                    if !subdirs.is_empty()
+                        && let Ok(mut st) = stack.lock()
+                    {
+                        st.extend(subdirs);
+                    }
+                    pending.fetch_sub(1, Ordering::AcqRel);
+                }
+                if let Ok(mut f) = files.lock() {
+                    f.extend(my_files);
+                }
+                if let Ok(mut k) = skipped.lock() {
+                    k.extend(my_skips);
+                }
+            });
+        }
+    });
+}
+
+fn read_dir(
+    opts: &TreeOptions,
+    root: &Path,
+    dir: &Path,
+    subdirs: &mut Vec<PathBuf>,
+    files: &mut Vec<Candidate>,
+    skipped: &mut Vec<Skipped>,
+) {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            skipped.push(Skipped { path: display_path(dir), reason: format!("cannot read the directory: {e}") });
+            return;
+        }
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                skipped.push(Skipped { path: display_path(dir), reason: format!("cannot read the directory: {e}") });
+                continue;
+            }
+        };
+        let path = entry.path();
+        let ft = match entry.file_type() {
+            Ok(t) => t,
+            Err(e) => {
+                skipped.push(Skipped { path: display_path(&path), reason: format!("cannot stat: {e}") });
+                continue;
+            }
+        };
+        if ft.is_dir() {
+            if excluded(&path, &opts.exclude_dirs) {
+                skipped.push(Skipped { path: display_path(&path), reason: "excluded directory (option)".into() });
+            } else {
+                subdirs.push(path);
+            }
+        } else if ft.is_symlink() {
+            skipped.extend(symlink_reason(root, &path).map(|reason| Skipped { path: display_path(&path), reason }));
+        } else if !ft.is_file() {
+            skipped
+                .push(Skipped { path: display_path(&path), reason: format!("not a regular file ({})", kind_of(&ft)) });
+        } else {
+            match entry.metadata() {
+                Ok(m) if m.len() > opts.max_file_size => {
+                    skipped.push(Skipped { path: display_path(&path), reason: too_large(opts.max_file_size) });
+                }
+                Ok(m) => files.push(Candidate { path, meta: FileMeta::of(&m) }),
+                Err(e) => skipped.push(Skipped { path: display_path(&path), reason: format!("cannot stat: {e}") }),
+            }
+        }
+    }
 }
 
 fn push<T>(list: &Mutex<Vec<T>>, item: T) {
