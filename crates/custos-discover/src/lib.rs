@@ -17,8 +17,10 @@
 //! [`scan_cloudformation`] with the IaC catalogue (`catalogue/iac.toml`), [`scan_k8s`] with the
 //! Kubernetes catalogue (`catalogue/k8s.toml`).
 
+mod cache;
 mod catalogue;
 mod code;
+mod creds;
 mod cyclonedx;
 mod fingerprint;
 mod hosts;
@@ -32,13 +34,17 @@ mod reconcile;
 mod run;
 mod sarif;
 mod scan;
+mod sources;
+mod tree;
 mod yaml;
 
+pub use cache::{CACHE_FILE, FileMeta};
 pub use catalogue::{Catalogue, CatalogueError, Client, ConfigFiles, Format, LoginFiles, Os, OsPaths, Scope};
 pub use code::{
     CodeLanguage, Framework, Frameworks, Lookalike, NameFrom, Symbol, SymbolKind, scan_code, scan_definition,
     scan_source,
 };
+pub use creds::{CredentialEngine, CredentialHit, CredsError, FILE_CATALOGUE};
 pub use cyclonedx::{to_cyclonedx, uuid_v4};
 pub use fingerprint::{FingerprintKey, hmac_sha256};
 pub use hosts::{HostCatalogue, HostCatalogueError, HostCategory, HostEntry};
@@ -55,8 +61,12 @@ pub use model::{
 };
 pub use otel::{OtelScan, scan_otlp};
 pub use reconcile::{ReconcileOptions, RegistryAgent, is_agent, reconcile};
-pub use run::{Catalogues, Plan, Progress, RunStats, run};
+pub use run::{Catalogues, Plan, RunStats, run};
 pub use sarif::{SARIF_SCHEMA, to_sarif};
 pub use scan::{
     LoginFile, MAX_FILE_SIZE, Roots, Server, Transport, mask, scan_clients, scan_clients_in, scan_project_config,
+};
+pub use tree::{
+    Analyzers, DEFAULT_MAX_FILE_SIZE, ENGINE_VERSION, FileAnalyzer, FileFindings, NoAnalyzer, Progress, TreeOptions,
+    TreeScan, scan_tree,
 };

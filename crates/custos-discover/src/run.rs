@@ -75,7 +75,8 @@ impl Catalogues {
         if dir.join("clients.toml").exists() {
             cats.clients = Catalogue::from_dir(dir).map_err(|e| format!("{}: {e}", at("clients.toml")))?;
         }
-        cats.frameworks = Frameworks::from_dir_or_builtin(dir).map_err(|e| format!("{}: {e}", at("frameworks.toml")))?;
+        cats.frameworks =
+            Frameworks::from_dir_or_builtin(dir).map_err(|e| format!("{}: {e}", at("frameworks.toml")))?;
         cats.iac = IacCatalogue::load(Some(dir)).map_err(|e| format!("{}: {e}", at("iac.toml")))?;
         cats.k8s = K8sCatalogue::load(Some(dir)).map_err(|e| format!("{}: {e}", at("k8s.toml")))?;
         if let Some(text) = read("hosts.toml")? {
@@ -113,7 +114,12 @@ pub use crate::tree::Progress;
 /// Runs every source of `plan` and assembles the report: findings sorted, each agent finding
 /// given its stable id, and every agent client with servers configured reported as an agent
 /// (a client with MCP servers is an agent whoever installed it).
-pub fn run(plan: &Plan, cats: &Catalogues, key: &FingerprintKey, progress: &(dyn Fn(Progress) + Sync)) -> (Report, RunStats) {
+pub fn run(
+    plan: &Plan,
+    cats: &Catalogues,
+    key: &FingerprintKey,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> (Report, RunStats) {
     let mut stats = RunStats::default();
     let mut report = Report::default();
     let os = Os::current();
@@ -149,18 +155,20 @@ pub fn run(plan: &Plan, cats: &Catalogues, key: &FingerprintKey, progress: &(dyn
         stats.sources.push(Source::Config);
     }
     for path in &plan.logs {
-        match std::fs::File::open(path).map_err(|e| format!("cannot read: {e}")).and_then(|f| {
-            scan_log(&cats.hosts, path, std::io::BufReader::new(f))
-        }) {
+        match std::fs::File::open(path)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|f| scan_log(&cats.hosts, path, std::io::BufReader::new(f)))
+        {
             Ok(l) => report.traffic.extend(l.traffic),
             Err(reason) => report.skipped.push(Skipped { path: path.clone(), reason }),
         }
         stats.sources.push(Source::Log);
     }
     for path in &plan.otel {
-        match std::fs::File::open(path).map_err(|e| format!("cannot read: {e}")).and_then(|f| {
-            scan_otlp(&cats.hosts, path, std::io::BufReader::new(f))
-        }) {
+        match std::fs::File::open(path)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|f| scan_otlp(&cats.hosts, path, std::io::BufReader::new(f)))
+        {
             Ok(o) => {
                 report.agents.extend(o.agents);
                 report.traffic.extend(o.traffic);

@@ -422,7 +422,13 @@ pub fn mask(secret: &str) -> String {
 /// path ends with a catalogue project path such as `.vscode/mcp.json` or
 /// `.continue/mcpServers/*.yaml`), found anywhere in a scanned tree; `None` when it is not one.
 /// A config that does not parse is reported as skipped.
-pub fn scan_project_config(catalogue: &Catalogue, os: Os, path: &Path, text: &str, key: &FingerprintKey) -> Option<Report> {
+pub fn scan_project_config(
+    catalogue: &Catalogue,
+    os: Os,
+    path: &Path,
+    text: &str,
+    key: &FingerprintKey,
+) -> Option<Report> {
     let scanner = Scanner::builtin();
     let mut report = Report::default();
     let mut matched = false;

@@ -93,7 +93,8 @@ impl FileAnalyzer for Code<'_> {
     }
 
     fn wants(&self, path: &Path, bytes: &[u8]) -> bool {
-        matches!(name(path), "agents.yaml" | "agents.yml" | "agent-card.json" | "agent.json") || self.0.prefilter(path, bytes)
+        matches!(name(path), "agents.yaml" | "agents.yml" | "agent-card.json" | "agent.json")
+            || self.0.prefilter(path, bytes)
     }
 
     fn analyze(&self, path: &Path, bytes: &[u8]) -> FileFindings {
@@ -113,7 +114,8 @@ impl FileAnalyzer for Iac<'_> {
         match ext(path) {
             "tf" => true,
             "yaml" | "yml" | "json" | "template" => {
-                memchr::memmem::find(bytes, b"AWS::").is_some() && std::str::from_utf8(bytes).is_ok_and(looks_like_cloudformation)
+                memchr::memmem::find(bytes, b"AWS::").is_some()
+                    && std::str::from_utf8(bytes).is_ok_and(looks_like_cloudformation)
             }
             _ => false,
         }
@@ -121,7 +123,11 @@ impl FileAnalyzer for Iac<'_> {
 
     fn analyze(&self, path: &Path, bytes: &[u8]) -> FileFindings {
         let text = String::from_utf8_lossy(bytes);
-        let found = if ext(path) == "tf" { scan_terraform(self.0, path, &text) } else { scan_cloudformation(self.0, path, &text) };
+        let found = if ext(path) == "tf" {
+            scan_terraform(self.0, path, &text)
+        } else {
+            scan_cloudformation(self.0, path, &text)
+        };
         match found {
             Ok(agents) => FileFindings { agents, ..FileFindings::default() },
             Err(reason) => skipped(path, reason),

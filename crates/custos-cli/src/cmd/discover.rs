@@ -385,7 +385,7 @@ async fn record(
             .chain(&plan.otel)
             .map(|p| p.display().to_string())
             .collect(),
-        files_scanned: stats.files_seen,
+        files_scanned: stats.files,
         files_skipped: report.skipped.len() as u64,
         counts,
         findings_recorded: findings.len() as u64,

@@ -13,6 +13,7 @@ mod infra;
 mod outputs;
 mod skips;
 mod telemetry;
+mod tree;
 
 use std::fs;
 use std::path::{Path, PathBuf};
