@@ -725,6 +725,11 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
+/// MB/s with two decimals below 10, so a slow tool does not show as 0.
+fn rate(x: f64) -> String {
+    if x < 10.0 { format!("{x:.2}") } else { format!("{x:.0}") }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -888,9 +893,9 @@ fn main() -> Result<()> {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let row = |name: &str, files: u64, bytes: u64, secs: f64, s: &Score| {
         println!(
-            "| {name} | {files} | {:.0} | {secs:.2} | {:.0} | {:.0} | {:.3} ({}/{}) | {:.3} | {} | {} |",
+            "| {name} | {files} | {:.0} | {secs:.2} | {} | {:.0} | {:.3} ({}/{}) | {:.3} | {} | {} |",
             bytes as f64 / 1e6,
-            mb(secs, bytes),
+            rate(mb(secs, bytes)),
             files as f64 / secs,
             s.recall,
             s.tp,
@@ -912,7 +917,13 @@ fn main() -> Result<()> {
     }
     if let Some((secs, s, n, bytes)) = &ds {
         // Recall over the planted keys, all of which are in the sample.
-        row(&format!("detect-secrets (1/{} sample + all planted/decoy files)", a.sample_every), *n, *bytes, *secs, s);
+        row(
+            &format!("detect-secrets 1.5 (1/{} sample + all planted/decoy files)", a.sample_every),
+            *n,
+            *bytes,
+            *secs,
+            s,
+        );
     }
     println!();
     println!("cached rescan: {warm_m:.3} s vs cold {cold_m:.2} s: {:.1}x faster", cold_m / warm_m);
