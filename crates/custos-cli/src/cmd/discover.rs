@@ -543,7 +543,7 @@ fn loc(l: &custos_discover::Location) -> String {
     if let Some(line) = l.line {
         s.push_str(&format!(":{line}"));
     }
-    if let Some(p) = &l.pointer {
+    if let Some(p) = l.pointer.as_deref().filter(|p| !p.is_empty()) {
         s.push_str(&format!("#{p}"));
     }
     s
