@@ -275,6 +275,11 @@ pub struct RegisterArgs {
     /// Days between recertifications, 1 to 3650 (default 90).
     #[arg(long = "recert-days", value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub recert_interval_days: Option<u32>,
+    /// Where discovery should recognise this agent (repeatable): a discovery finding id
+    /// (`ag_…`, which also adopts the shadow record `discovered/ag_…`), `path:<source path>`
+    /// or `fp:<credential fingerprint prefix>`.
+    #[arg(long = "provenance")]
+    pub provenance: Vec<String>,
     /// Why (recorded in the event).
     #[arg(long)]
     pub reason: Option<String>,

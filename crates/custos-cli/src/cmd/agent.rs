@@ -229,7 +229,7 @@ fn register_request(a: &RegisterArgs) -> CliResult<RegisterAgent> {
         risk_tier: parse("--tier", &a.risk_tier)?,
         labels: labels("--label", &a.labels)?,
         recert_interval_days: a.recert_interval_days,
-        provenance: Vec::new(),
+        provenance: a.provenance.clone(),
         reason: a.reason.clone(),
     })
 }
