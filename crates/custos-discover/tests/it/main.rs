@@ -14,6 +14,7 @@ mod outputs;
 mod skips;
 mod telemetry;
 mod tree;
+mod whole;
 
 use std::fs;
 use std::path::{Path, PathBuf};
