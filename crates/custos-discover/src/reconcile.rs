@@ -109,6 +109,9 @@ fn live(agent: &RegistryAgent) -> bool {
     matches!(agent.state.as_str(), "registered" | "active" | "suspended")
 }
 
+/// One way a finding can match a registry agent: how, when it does.
+type MatchRule<'a> = dyn Fn(&RegistryAgent) -> Option<String> + 'a;
+
 /// The strongest match for a finding, and how it matched. Shadow records (state
 /// `discovered`) and retired agents never sanction a finding.
 fn best_match(finding: &AgentFinding, report: &Report, registry: &[RegistryAgent]) -> Option<(usize, String)> {
@@ -120,8 +123,8 @@ fn best_match(finding: &AgentFinding, report: &Report, registry: &[RegistryAgent
         .map(|c| c.fingerprint.as_str())
         .collect();
     let name = normalize(&finding.name);
-    let rules: [&dyn Fn(&RegistryAgent) -> Option<String>; 5] = [
-        &|a| a.provenance.iter().any(|p| *p == finding.id).then(|| format!("provenance (finding `{}`)", finding.id)),
+    let rules: [&MatchRule<'_>; 5] = [
+        &|a| a.provenance.contains(&finding.id).then(|| format!("provenance (finding `{}`)", finding.id)),
         &|a| {
             a.provenance
                 .iter()
