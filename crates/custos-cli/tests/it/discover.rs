@@ -281,3 +281,36 @@ fn discovery_of_a_broken_tree_reports_every_skip_and_completes() {
     // The scan completed: the agents are all there.
     assert_eq!(r["reconciliation"].as_array().unwrap().len(), 3, "{r:#}");
 }
+
+#[test]
+fn agents_seen_at_the_gateway_are_reconciled_and_calls_beyond_scope_are_drift() {
+    let l = Ledger::new();
+    for args in [
+        &["agent", "register", "ops/bot", "--env", "prod", "--owner", "alice"][..],
+        &["agent", "approve", "ops/bot"],
+        &["agent", "register", "ops/quiet", "--env", "prod", "--owner", "alice"],
+        &["agent", "approve", "ops/quiet"],
+    ] {
+        l.run(args).ok();
+    }
+    // Decisions as the gateway records them (the gateway's own tests cover how they are made).
+    let decision = |agent: &str, tool: &str, decision: &str| {
+        let data = serde_json::json!({"server": tool.split('/').next().unwrap(), "tool": tool.split('/').nth(1).unwrap(),
+            "decision": decision, "enforced": true, "session": "s1", "policies": []});
+        l.run(&["ledger", "append", "--kind", "gateway.decision", "--agent", agent, "--data", &data.to_string()]).ok();
+    };
+    decision("ops/bot", "github/search_issues", "allow");
+    decision("ops/bot", "github/search_issues", "allow");
+    decision("ops/bot", "shell/run", "deny");
+    decision("ops/quiet", "github/search_issues", "allow");
+
+    let r = l.run(&["--json", "discover", "--from-gateway"]).ok().json();
+    let bot = label_of(&r, "ops/bot");
+    assert_eq!(bot["label"], "drifted", "{r:#}");
+    assert!(bot["evidence"][0].as_str().unwrap().contains("gateway token"), "{bot:#}");
+    assert!(bot["evidence"].to_string().contains("1 call(s) to `shell/run` denied by policy"), "{bot:#}");
+    assert_eq!(label_of(&r, "ops/quiet")["label"], "sanctioned");
+    let agent = r["agents"].as_array().unwrap().iter().find(|a| a["name"] == "ops/bot").unwrap();
+    assert_eq!(agent["source"], "gateway");
+    assert_eq!(agent["tools"], serde_json::json!(["github/search_issues", "shell/run"]));
+}

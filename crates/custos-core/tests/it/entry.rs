@@ -67,6 +67,19 @@ fn data_for(kind: EventKind) -> serde_json::Value {
             "args_preview": {"path": "string(3)"}, "expires": "2027-01-01T00:00:00.000000Z",
         }),
         EventKind::ApprovalDecided => json!({"id": "apr_1", "server": "fs", "tool": "read", "outcome": "approved"}),
+        EventKind::DiscoveryRun => json!({
+            "run": "dr_0123456789abcdef", "sources": ["code", "file"], "roots": ["/src"], "files_scanned": 10,
+            "files_skipped": 1, "counts": {"mcp_server": 2, "label.shadow": 1}, "findings_recorded": 2,
+            "findings_total": 2, "report_sha256": "00",
+        }),
+        EventKind::DiscoveryFinding => json!({
+            "run": "dr_0123456789abcdef", "finding": "ag_0123456789abcdef", "type": "agent", "source": "code",
+            "locations": ["/src/agent.py:3"], "summary": "agent `x` (crewai)", "label": "shadow",
+        }),
+        EventKind::AgentDiscovered => json!({
+            "run": "dr_0123456789abcdef", "finding": "ag_0123456789abcdef", "name": "x", "kind": "agent",
+            "framework": "crewai", "source": "code", "location": "/src/agent.py:3", "evidence": ["no match"],
+        }),
         _ => json!({
             "kind": kind.as_str(),
             "text": "line\nbreak \"quoted\" \\ é € 😀 \u{1f}",
