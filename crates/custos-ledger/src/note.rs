@@ -107,6 +107,16 @@ impl NoteSigner {
         NoteVerifier { name: self.name.clone(), key: self.key.verifying_key(), id: self.id }
     }
 
+    /// A raw Ed25519 signature over DSSE pre-authentication-encoded bytes (they start with
+    /// `DSSEv1 `), for attestation envelopes made with the instance key. Only PAE bytes are
+    /// accepted, so this key can never be made to sign a note text through this door.
+    pub fn sign_dsse_pae(&self, pae: &[u8]) -> Result<[u8; 64], LedgerError> {
+        if !pae.starts_with(b"DSSEv1 ") {
+            return Err(LedgerError::malformed("DSSE PAE", "it does not start with `DSSEv1 `"));
+        }
+        Ok(self.key.sign(pae).to_bytes())
+    }
+
     /// Signs `text` (which must end in a newline) and returns the whole note.
     pub fn sign(&self, text: &str) -> Result<String, LedgerError> {
         check_text(text)?;
@@ -166,6 +176,13 @@ impl NoteVerifier {
     /// The raw 32-byte public key.
     pub fn public_key(&self) -> &[u8; 32] {
         self.key.as_bytes()
+    }
+
+    /// Checks a raw Ed25519 signature over DSSE PAE bytes (strict verification).
+    pub fn verify_dsse_pae(&self, pae: &[u8], sig: &[u8; 64]) -> Result<(), LedgerError> {
+        self.key
+            .verify_strict(pae, &Signature::from_bytes(sig))
+            .map_err(|_| LedgerError::BadSignature { name: self.name.clone() })
     }
 
     /// Opens a signed note: returns its text if a signature by this key verifies. Signatures by

@@ -1,0 +1,4 @@
+//! Attestation (DESIGN.md §9): evidence that a CISO, an auditor, a customer or a regulator can
+//! check without trusting custos. Bundles are DSSE envelopes over in-toto Statements whose
+//! predicate carries ledger events with inclusion proofs against a signed checkpoint; controls
+//! are data, mapped from event kinds and finding types; reports are OSCAL and offline HTML.
