@@ -926,6 +926,9 @@ fn main() -> Result<()> {
         if w.found != c.found {
             eprintln!("warning: the cached rescan's findings differ from the cold scan's");
         }
+        if w.files_read != 0 {
+            eprintln!("warning: the cached rescan read {} files (expected none)", w.files_read);
+        }
         eprintln!(
             "run {}: custos cold {:.2} s (read {} files), cached {:.3} s (read {}, cached {})",
             run + 1,
@@ -1210,7 +1213,7 @@ fn server_map(client: &str, servers: &[HomeServer]) -> Value {
 fn make_home(home: &Path) -> Result<BTreeMap<String, usize>> {
     let _ = fs::remove_dir_all(home);
     let cat = custos_discover::Catalogue::builtin();
-    let mut r = Rng(SEED ^ 0x4f4d_45);
+    let mut r = Rng(SEED ^ 0x004f_4d45);
     let mut planted = BTreeMap::new();
     for id in HOME_CLIENTS {
         let client = cat.client(id).with_context(|| format!("`{id}` is not in clients.toml"))?;
