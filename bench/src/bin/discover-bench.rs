@@ -581,16 +581,18 @@ fn rel(root: &Path, p: &str) -> String {
     path.strip_prefix(root).unwrap_or(path).to_string_lossy().trim_start_matches("./").to_string()
 }
 
-fn run_ours(root: &Path, cache: &Path, threads: usize, custos: Option<&Path>) -> Result<(f64, Found, u64)> {
+/// One scan by custos. With `--custos BIN` it is the CLI (`BIN --data-dir D discover ROOT`),
+/// every analyzer included, its cache in `D/discover-cache`; otherwise the library: `run` with
+/// every analyzer, or with `--no-analyzers` the bare credential scan (`scan_tree`).
+fn run_ours(root: &Path, data: &Path, threads: usize, custos: Option<&Path>, analyzers: bool) -> Result<Ours> {
     let start = Instant::now();
     let mut found = Found::new();
-    let files;
     match custos {
         Some(bin) => {
-            let out = cache.join("report.json");
+            let out = data.with_extension("report.json");
             let status = Command::new(bin)
                 .arg("--data-dir")
-                .arg(cache)
+                .arg(data)
                 .arg("discover")
                 .arg(root)
                 .args(["--format", "json", "-o"])
@@ -606,26 +608,71 @@ fn run_ours(root: &Path, cache: &Path, threads: usize, custos: Option<&Path>) ->
                 let line = c.pointer("/location/line").and_then(Value::as_u64).unwrap_or(0) as u32;
                 found.insert((path, line), c.pointer("/provider").and_then(Value::as_str).unwrap_or("").to_string());
             }
-            Ok((secs, found, 0))
+            let stat = |k: &str| report.pointer(&format!("/stats/{k}")).and_then(Value::as_u64).unwrap_or(0);
+            for w in report.pointer("/stats/warnings").and_then(Value::as_array).into_iter().flatten() {
+                eprintln!("custos warning: {w}");
+            }
+            let count = |k: &str| report.get(k).and_then(Value::as_array).map_or(0, Vec::len);
+            Ok(Ours {
+                secs,
+                found,
+                files_read: stat("files_read"),
+                files_cached: stat("files_cached"),
+                agents: count("agents"),
+                servers: count("servers"),
+                traffic: count("traffic"),
+            })
         }
         None => {
             let key = custos_discover::FingerprintKey::new(b"discover-bench".to_vec());
-            let mut opts = custos_discover::TreeOptions::new(vec![root.to_path_buf()], key);
-            opts.threads = threads;
-            opts.cache_dir = Some(cache.to_path_buf());
-            let scan = custos_discover::scan_tree(&opts, &custos_discover::NoAnalyzer, &|_| {});
+            let cache_dir = data.join("discover-cache");
+            let (creds, files_read, files_cached, agents, servers, traffic, warnings) = if analyzers {
+                let plan = custos_discover::Plan {
+                    paths: vec![root.to_path_buf()],
+                    max_file_size: custos_discover::DEFAULT_MAX_FILE_SIZE,
+                    cache_dir: Some(cache_dir),
+                    threads,
+                    ..custos_discover::Plan::default()
+                };
+                let (report, stats) =
+                    custos_discover::run(&plan, &custos_discover::Catalogues::builtin(), &key, &|_| {});
+                (
+                    report.credentials,
+                    stats.files_read,
+                    stats.files_cached,
+                    report.agents.len(),
+                    report.servers.len(),
+                    report.traffic.len(),
+                    stats.warnings,
+                )
+            } else {
+                let mut opts = custos_discover::TreeOptions::new(vec![root.to_path_buf()], key);
+                opts.threads = threads;
+                opts.cache_dir = Some(cache_dir);
+                let scan = custos_discover::scan_tree(&opts, &custos_discover::NoAnalyzer, &|_| {});
+                (scan.credentials, scan.files_read, scan.files_cached, 0, 0, 0, scan.warnings)
+            };
             let secs = start.elapsed().as_secs_f64();
-            files = scan.files;
-            for c in scan.credentials {
+            for c in creds {
                 let path = rel(root, &c.location.path.to_string_lossy());
                 found.insert((path, c.location.line.unwrap_or(0)), c.provider);
             }
-            if !scan.warnings.is_empty() {
-                eprintln!("warnings: {:?}", scan.warnings);
+            if !warnings.is_empty() {
+                eprintln!("warnings: {warnings:?}");
             }
-            Ok((secs, found, files))
+            Ok(Ours { secs, found, files_read, files_cached, agents, servers, traffic })
         }
     }
+}
+
+struct Ours {
+    secs: f64,
+    found: Found,
+    files_read: u64,
+    files_cached: u64,
+    agents: usize,
+    servers: usize,
+    traffic: usize,
 }
 
 fn run_kingfisher(bin: &Path, root: &Path, out: &Path, threads: usize) -> Result<(f64, Found)> {
@@ -744,6 +791,11 @@ struct Args {
     threads: usize,
     regen: bool,
     custos: Option<PathBuf>,
+    analyzers: bool,
+    creds_only_too: bool,
+    home: bool,
+    home_only: bool,
+    home_runs: usize,
     kingfisher: Option<PathBuf>,
     detect_secrets: Option<PathBuf>,
     sample_every: usize,
@@ -760,6 +812,11 @@ fn args() -> Result<Args> {
         threads: 2,
         regen: false,
         custos: None,
+        analyzers: true,
+        creds_only_too: false,
+        home: false,
+        home_only: false,
+        home_runs: 7,
         kingfisher: Some(venv.join("kingfisher")).filter(|p| p.exists()),
         detect_secrets: Some(venv.join("detect-secrets")).filter(|p| p.exists()),
         sample_every: 50,
@@ -776,6 +833,14 @@ fn args() -> Result<Args> {
             "--threads" => a.threads = val()?.parse()?,
             "--regen" => a.regen = true,
             "--custos" => a.custos = Some(val()?.into()),
+            "--no-analyzers" => a.analyzers = false,
+            "--creds-only-too" => a.creds_only_too = true,
+            "--home" => a.home = true,
+            "--home-only" => {
+                a.home = true;
+                a.home_only = true;
+            }
+            "--home-runs" => a.home_runs = val()?.parse()?,
             "--kingfisher" => a.kingfisher = Some(val()?.into()),
             "--detect-secrets" => a.detect_secrets = Some(val()?.into()),
             "--no-kingfisher" => a.kingfisher = None,
@@ -835,26 +900,83 @@ fn main() -> Result<()> {
     );
     let work = a.root.with_extension("work");
     fs::create_dir_all(&work)?;
+    if a.home_only {
+        return bench_home(&a, &work);
+    }
     let mb = |secs: f64, bytes: u64| bytes as f64 / 1e6 / secs;
 
     // Ours: a cold scan (fresh cache), then a rescan with the cache.
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
     let mut ours_found = Found::new();
+    let mut last_cold: Option<Ours> = None;
     for run in 0..a.runs {
-        let cache = work.join("custos-data");
-        let _ = fs::remove_dir_all(&cache);
-        fs::create_dir_all(&cache)?;
-        let (secs, found, _) = run_ours(&a.root, &cache, a.threads, a.custos.as_deref())?;
-        let (wsecs, wfound, _) = run_ours(&a.root, &cache, a.threads, a.custos.as_deref())?;
-        if wfound != found {
+        let data = work.join("custos-data");
+        let _ = fs::remove_dir_all(&data);
+        fs::create_dir_all(&data)?;
+        if let Some(bin) = &a.custos {
+            // A data dir, so that the CLI keeps its cache (`discover-cache`) and a stable key.
+            let _ = fs::remove_dir(&data);
+            let out = Command::new(bin).arg("--data-dir").arg(&data).arg("init").output()?;
+            if !out.status.success() {
+                bail!("custos init failed: {}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+        let c = run_ours(&a.root, &data, a.threads, a.custos.as_deref(), a.analyzers)?;
+        let w = run_ours(&a.root, &data, a.threads, a.custos.as_deref(), a.analyzers)?;
+        if w.found != c.found {
             eprintln!("warning: the cached rescan's findings differ from the cold scan's");
         }
-        eprintln!("run {}: custos cold {secs:.2} s, cached {wsecs:.3} s", run + 1);
-        cold.push(secs);
-        warm.push(wsecs);
-        ours_found = found;
+        if w.files_read != 0 {
+            eprintln!("warning: the cached rescan read {} files (expected none)", w.files_read);
+        }
+        eprintln!(
+            "run {}: custos cold {:.2} s (read {} files), cached {:.3} s (read {}, cached {})",
+            run + 1,
+            c.secs,
+            c.files_read,
+            w.secs,
+            w.files_read,
+            w.files_cached
+        );
+        cold.push(c.secs);
+        warm.push(w.secs);
+        ours_found = c.found.clone();
+        last_cold = Some(c);
+    }
+    if let Some(c) = &last_cold {
+        println!(
+            "custos ({}) also found {} agents, {} MCP servers, {} traffic findings; cold scan read {} files, {} from the cache",
+            match (&a.custos, a.analyzers) {
+                (Some(_), _) => "CLI, every analyzer",
+                (None, true) => "library run(), every analyzer",
+                (None, false) => "library scan_tree, no analyzer",
+            },
+            c.agents,
+            c.servers,
+            c.traffic,
+            c.files_read,
+            c.files_cached
+        );
     }
     let ours = score(&ours_found, &planted, &decoys);
+
+    // The credential scan alone (library, no analyzer), the same work Kingfisher does.
+    let mut creds_only: Option<(f64, f64, Score)> = None;
+    if a.creds_only_too {
+        let (mut c_cold, mut c_warm, mut c_found) = (Vec::new(), Vec::new(), Found::new());
+        for run in 0..a.runs {
+            let data = work.join("custos-lib-data");
+            let _ = fs::remove_dir_all(&data);
+            fs::create_dir_all(&data)?;
+            let c = run_ours(&a.root, &data, a.threads, None, false)?;
+            let w = run_ours(&a.root, &data, a.threads, None, false)?;
+            eprintln!("run {}: custos credentials only cold {:.2} s, cached {:.3} s", run + 1, c.secs, w.secs);
+            c_cold.push(c.secs);
+            c_warm.push(w.secs);
+            c_found = c.found;
+        }
+        creds_only = Some((median(c_cold), median(c_warm), score(&c_found, &planted, &decoys)));
+    }
 
     let mut kf: Option<(f64, Score)> = None;
     if let Some(bin) = &a.kingfisher {
@@ -905,13 +1027,27 @@ fn main() -> Result<()> {
             s.decoys_hit
         );
     };
-    row("custos (cold, cache written)", total_files, total_bytes, cold_m, &ours);
+    let label = match (&a.custos, a.analyzers) {
+        (Some(_), _) => "custos CLI, every source",
+        (None, true) => "custos library run(), every source",
+        (None, false) => "custos library, credentials only",
+    };
+    row(&format!("{label} (cold, cache written)"), total_files, total_bytes, cold_m, &ours);
     println!(
-        "| custos (cached rescan) | {total_files} | {:.0} | {warm_m:.3} | {:.0} | {:.0} | = | = | = | = |",
+        "| {label} (cached rescan) | {total_files} | {:.0} | {warm_m:.3} | {:.0} | {:.0} | = | = | = | = |",
         total_bytes as f64 / 1e6,
         mb(warm_m, total_bytes),
         total_files as f64 / warm_m
     );
+    if let Some((cold, warm, s)) = &creds_only {
+        row("custos credentials only (library, no analyzer; cold)", total_files, total_bytes, *cold, s);
+        println!(
+            "| custos credentials only (cached rescan) | {total_files} | {:.0} | {warm:.3} | {:.0} | {:.0} | = | = | = | = |",
+            total_bytes as f64 / 1e6,
+            mb(*warm, total_bytes),
+            total_files as f64 / warm
+        );
+    }
     if let Some((secs, s)) = &kf {
         row("Kingfisher 2.14 (--no-validate)", total_files, total_bytes, *secs, s);
     }
@@ -928,7 +1064,14 @@ fn main() -> Result<()> {
     println!();
     println!("cached rescan: {warm_m:.3} s vs cold {cold_m:.2} s: {:.1}x faster", cold_m / warm_m);
     if let Some((secs, _)) = &kf {
-        println!("custos vs Kingfisher: {:.1}x the throughput", secs / cold_m);
+        println!("custos vs Kingfisher: {:.2}x the throughput", secs / cold_m);
+        if let Some((cold, warm, _)) = &creds_only {
+            println!(
+                "custos credentials only vs Kingfisher: {:.2}x the throughput (its cached rescan {:.1}x faster than its cold scan)",
+                secs / cold,
+                cold / warm
+            );
+        }
     }
     println!();
     println!("per-provider recall (planted keys found / planted):");
@@ -962,6 +1105,317 @@ fn main() -> Result<()> {
     for k in extra.iter().take(10) {
         eprintln!("custos extra: {} line {}", k.0, k.1);
     }
+    if a.home {
+        bench_home(&a, &work)?;
+    }
     std::io::stdout().flush()?;
+    Ok(())
+}
+
+/// The 16 agent clients of the `--home` measurement: their ids in `clients.toml`.
+const HOME_CLIENTS: [&str; 16] = [
+    "claude-desktop",
+    "claude-code",
+    "cursor",
+    "vscode",
+    "windsurf",
+    "gemini-cli",
+    "kiro",
+    "codex",
+    "opencode",
+    "amazon-q",
+    "copilot-cli",
+    "cline",
+    "zed",
+    "lm-studio",
+    "continue",
+    "goose",
+];
+
+/// A server of a synthetic config: name, argv, environment (names and non-secret values), or a URL.
+struct HomeServer {
+    name: &'static str,
+    argv: Vec<String>,
+    env: Vec<(&'static str, String)>,
+    url: Option<&'static str>,
+}
+
+fn home_servers(r: &mut Rng, n: usize) -> Vec<HomeServer> {
+    let all = [
+        (
+            "filesystem",
+            vec!["npx", "-y", "@modelcontextprotocol/server-filesystem", "/home/dev/projects"],
+            vec![],
+            None,
+        ),
+        (
+            "github",
+            vec!["docker", "run", "-i", "--rm", "ghcr.io/github/github-mcp-server"],
+            vec!["GITHUB_PERSONAL_ACCESS_TOKEN"],
+            None,
+        ),
+        (
+            "postgres",
+            vec!["npx", "-y", "@modelcontextprotocol/server-postgres", "postgresql://localhost/app"],
+            vec![],
+            None,
+        ),
+        ("linear", vec![], vec![], Some("https://mcp.linear.app/sse")),
+        ("sentry", vec!["uvx", "mcp-server-sentry"], vec!["SENTRY_AUTH_TOKEN"], None),
+        ("memory", vec!["npx", "-y", "@modelcontextprotocol/server-memory"], vec![], None),
+        ("fetch", vec!["uvx", "mcp-server-fetch"], vec![], None),
+        ("context7", vec![], vec![], Some("https://mcp.context7.com/mcp")),
+    ];
+    let start = r.below(all.len());
+    (0..n)
+        .filter_map(|i| all.get((start + i) % all.len()))
+        .map(|(name, argv, env, url)| HomeServer {
+            name,
+            argv: argv.iter().map(|s| (*s).to_string()).collect(),
+            // A reference to the user's environment, as configs hold them: not a secret.
+            env: env.iter().map(|k| (*k, format!("${{{k}}}"))).collect(),
+            url: *url,
+        })
+        .collect()
+}
+
+/// The server map of one client, as that client writes it.
+fn server_map(client: &str, servers: &[HomeServer]) -> Value {
+    let mut map = serde_json::Map::new();
+    for s in servers {
+        let env: serde_json::Map<String, Value> = s.env.iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect();
+        let (cmd, args) = s.argv.split_first().map_or((String::new(), &[][..]), |(c, a)| (c.clone(), a));
+        let entry = match (client, s.url) {
+            ("opencode", Some(url)) => json!({"type": "remote", "url": url, "enabled": true}),
+            ("opencode", None) => json!({"type": "local", "command": s.argv, "environment": env, "enabled": true}),
+            ("zed", Some(url)) => json!({"source": "custom", "url": url}),
+            ("zed", None) => json!({"source": "custom", "command": cmd, "args": args, "env": env}),
+            ("vscode", Some(url)) => json!({"type": "http", "url": url}),
+            ("vscode", None) => json!({"type": "stdio", "command": cmd, "args": args, "env": env}),
+            ("goose", Some(url)) => {
+                json!({"name": s.name, "type": "streamable_http", "uri": url, "enabled": true, "timeout": 300})
+            }
+            ("goose", None) => json!({"name": s.name, "type": "stdio", "cmd": cmd, "args": args, "envs": env,
+                "enabled": true, "timeout": 300}),
+            ("windsurf" | "gemini-cli", Some(url)) => json!({"serverUrl": url}),
+            (_, Some(url)) => json!({"url": url}),
+            (_, None) if env.is_empty() => json!({"command": cmd, "args": args}),
+            (_, None) => json!({"command": cmd, "args": args, "env": env}),
+        };
+        map.insert(s.name.to_string(), entry);
+    }
+    Value::Object(map)
+}
+
+/// Writes a home with the configs of [`HOME_CLIENTS`] (1–3 servers each, at each client's first
+/// Linux user path in the built-in catalogue, beside ordinary settings), and returns the number
+/// of servers per client.
+fn make_home(home: &Path) -> Result<BTreeMap<String, usize>> {
+    let _ = fs::remove_dir_all(home);
+    let cat = custos_discover::Catalogue::builtin();
+    let mut r = Rng(SEED ^ 0x004f_4d45);
+    let mut planted = BTreeMap::new();
+    for id in HOME_CLIENTS {
+        let client = cat.client(id).with_context(|| format!("`{id}` is not in clients.toml"))?;
+        let group = client
+            .config
+            .iter()
+            .find(|g| g.scope == custos_discover::Scope::User)
+            .with_context(|| format!("`{id}` has no user config"))?;
+        let path = group.paths.linux.iter().find(|p| !p.contains('*')).context("no plain path")?;
+        let key = group.keys.first().context("no key")?;
+        let format = group.format.unwrap_or(client.format);
+        let n = 1 + r.below(3);
+        let servers = home_servers(&mut r, n);
+        let map = server_map(id, &servers);
+        let goose = id == "goose";
+        // Nest the map under its JSON pointer, beside settings a real file holds.
+        let mut doc = if goose || matches!(format, custos_discover::Format::Yaml) {
+            serde_json::Map::new()
+        } else {
+            let mut m = serde_json::Map::new();
+            m.insert("theme".into(), json!("dark"));
+            m.insert("telemetry".into(), json!({"enabled": false}));
+            m
+        };
+        let segs: Vec<String> = key.split('/').skip(1).map(|s| s.replace("~1", "/").replace("~0", "~")).collect();
+        let mut value = if goose {
+            // Goose keeps its extensions as a map of name → entry with the name inside.
+            map
+        } else if id == "continue" {
+            // Continue's config.yaml lists its servers, each with a `name`.
+            Value::Array(
+                map.as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(n, e)| {
+                        let mut o = serde_json::Map::new();
+                        o.insert("name".into(), json!(n));
+                        o.extend(e.as_object().cloned().unwrap_or_default());
+                        Value::Object(o)
+                    })
+                    .collect(),
+            )
+        } else {
+            map
+        };
+        for seg in segs.iter().skip(1).rev() {
+            value = json!({ seg.as_str(): value });
+        }
+        if let Some(first) = segs.first() {
+            doc.insert(first.clone(), value);
+        }
+        let text = match format {
+            custos_discover::Format::Toml => toml_of(&Value::Object(doc)),
+            custos_discover::Format::Yaml => yaml_of(&Value::Object(doc), 0),
+            custos_discover::Format::Jsonc => {
+                format!("// {} settings\n{}\n", client.name, serde_json::to_string_pretty(&doc)?)
+            }
+            _ => serde_json::to_string_pretty(&doc)?,
+        };
+        let file = home.join(path.trim_start_matches("~/"));
+        if let Some(p) = file.parent() {
+            fs::create_dir_all(p)?;
+        }
+        fs::write(&file, text)?;
+        planted.insert(id.to_string(), servers.len());
+    }
+    Ok(planted)
+}
+
+/// Enough TOML for a server map: tables of strings, arrays of strings and booleans.
+fn toml_of(v: &Value) -> String {
+    fn table(prefix: &str, map: &serde_json::Map<String, Value>, out: &mut String) {
+        let mut subs = Vec::new();
+        if !prefix.is_empty() && map.values().any(|v| !v.is_object()) {
+            out.push_str(&format!("\n[{prefix}]\n"));
+        }
+        for (k, v) in map {
+            match v {
+                Value::Object(m) => subs.push((k, m)),
+                other => out.push_str(&format!("{k} = {other}\n")),
+            }
+        }
+        for (k, m) in subs {
+            let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            table(&name, m, out);
+        }
+    }
+    let mut out = String::from("model = \"o4-mini\"\n");
+    if let Some(m) = v.as_object() {
+        table("", m, &mut out);
+    }
+    out
+}
+
+/// Enough YAML for a server map (JSON strings are valid YAML scalars).
+fn yaml_of(v: &Value, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    let mut out = String::new();
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match v {
+                    Value::Object(o) if o.is_empty() => out.push_str(&format!("{pad}{k}: {{}}\n")),
+                    Value::Array(a) if a.is_empty() => out.push_str(&format!("{pad}{k}: []\n")),
+                    Value::Object(_) | Value::Array(_) => {
+                        out.push_str(&format!("{pad}{k}:\n{}", yaml_of(v, indent + 2)));
+                    }
+                    other => out.push_str(&format!("{pad}{k}: {other}\n")),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                let inner = yaml_of(item, indent + 2);
+                let inner = inner.trim_start();
+                out.push_str(&format!("{pad}- {inner}"));
+            }
+        }
+        other => out.push_str(&format!("{pad}{other}\n")),
+    }
+    out
+}
+
+/// One `discover --home` run: seconds, and the servers found per client.
+fn run_home(bin: Option<&Path>, data: &Path, home: &Path) -> Result<(f64, BTreeMap<String, usize>)> {
+    let mut found: BTreeMap<String, usize> = BTreeMap::new();
+    let start = Instant::now();
+    let servers: Vec<(String, String)> = match bin {
+        Some(bin) => {
+            let out = data.with_extension("home.json");
+            let status = Command::new(bin)
+                .arg("--data-dir")
+                .arg(data)
+                .arg("discover")
+                .arg("--home")
+                .arg(home)
+                .args(["--format", "json", "-o"])
+                .arg(&out)
+                .status()?;
+            if !matches!(status.code(), Some(0 | 2)) {
+                bail!("custos discover --home failed: {status}");
+            }
+            let secs = start.elapsed().as_secs_f64();
+            let report: Value = serde_json::from_slice(&fs::read(&out)?)?;
+            for s in report.pointer("/servers").and_then(Value::as_array).into_iter().flatten() {
+                let client = s.pointer("/client").and_then(Value::as_str).unwrap_or("").to_string();
+                *found.entry(client).or_default() += 1;
+            }
+            return Ok((secs, found));
+        }
+        None => {
+            let key = custos_discover::FingerprintKey::new(b"discover-bench".to_vec());
+            let plan = custos_discover::Plan { home: Some(home.to_path_buf()), ..custos_discover::Plan::default() };
+            let (report, _) = custos_discover::run(&plan, &custos_discover::Catalogues::builtin(), &key, &|_| {});
+            report.servers.into_iter().map(|s| (s.client, s.name)).collect()
+        }
+    };
+    let secs = start.elapsed().as_secs_f64();
+    for (client, _) in servers {
+        *found.entry(client).or_default() += 1;
+    }
+    Ok((secs, found))
+}
+
+/// The `--home` measurement: a synthetic home with 16 clients' configs, `runs` scans, the median.
+fn bench_home(a: &Args, work: &Path) -> Result<()> {
+    let home = a.root.with_extension("home");
+    let planted = make_home(&home)?;
+    let data = work.join("custos-home-data");
+    let _ = fs::remove_dir_all(&data);
+    if let Some(bin) = &a.custos {
+        let out = Command::new(bin).arg("--data-dir").arg(&data).arg("init").output()?;
+        if !out.status.success() {
+            bail!("custos init failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    let mut times = Vec::new();
+    let mut found = BTreeMap::new();
+    for _ in 0..a.home_runs.max(1) {
+        let (secs, f) = run_home(a.custos.as_deref(), &data, &home)?;
+        times.push(secs);
+        found = f;
+    }
+    let clients = planted.keys().filter(|c| found.contains_key(*c)).count();
+    let servers_planted: usize = planted.values().sum();
+    let servers_found: usize = planted.iter().map(|(c, n)| found.get(c).copied().unwrap_or(0).min(*n)).sum();
+    for (c, n) in &planted {
+        let got = found.get(c).copied().unwrap_or(0);
+        if got != *n {
+            eprintln!("--home: {c}: {got} of {n} servers found");
+        }
+    }
+    let (lo, hi) = (times.iter().copied().fold(f64::INFINITY, f64::min), times.iter().copied().fold(0.0, f64::max));
+    println!();
+    println!(
+        "--home ({}): {clients}/{} clients found ({servers_found}/{servers_planted} servers) in {:.1} ms (median of {}; {:.1}–{:.1} ms)",
+        if a.custos.is_some() { "CLI, process start included" } else { "library run()" },
+        planted.len(),
+        median(times.clone()) * 1e3,
+        times.len(),
+        lo * 1e3,
+        hi * 1e3
+    );
     Ok(())
 }

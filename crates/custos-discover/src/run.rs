@@ -30,6 +30,8 @@ pub struct Plan {
     pub max_file_size: u64,
     /// Where the content-hash cache lives; `None` scans everything afresh.
     pub cache_dir: Option<PathBuf>,
+    /// Scanning threads for the trees; 0 means the default (see [`TreeOptions::threads`]).
+    pub threads: usize,
 }
 
 /// Every catalogue a run reads.
@@ -128,6 +130,7 @@ pub fn run(
         let mut opts = TreeOptions::new(roots, key.clone());
         opts.max_file_size = plan.max_file_size;
         opts.cache_dir = plan.cache_dir.clone();
+        opts.threads = plan.threads;
         opts.engine = cats.credentials.clone();
         let config = ConfigFiles::new(&cats.clients, os, key);
         let code = Code(&cats.frameworks);

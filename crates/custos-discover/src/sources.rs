@@ -6,7 +6,7 @@ use std::io::BufReader;
 use std::path::Path;
 
 use crate::catalogue::{Catalogue, Os};
-use crate::code::{Frameworks, scan_source};
+use crate::code::{Frameworks, scan_prefiltered};
 use crate::fingerprint::FingerprintKey;
 use crate::hosts::HostCatalogue;
 use crate::iac::{IacCatalogue, looks_like_cloudformation, scan_cloudformation, scan_terraform};
@@ -97,8 +97,10 @@ impl FileAnalyzer for Code<'_> {
             || self.0.prefilter(path, bytes)
     }
 
+    /// Called only after [`Self::wants`], which ran the keyword prefilter already: a second
+    /// run of it over the file would cost as much as the first.
     fn analyze(&self, path: &Path, bytes: &[u8]) -> FileFindings {
-        FileFindings { agents: scan_source(self.0, path, bytes), ..FileFindings::default() }
+        FileFindings { agents: scan_prefiltered(self.0, path, bytes), ..FileFindings::default() }
     }
 }
 

@@ -122,6 +122,11 @@ pub trait FileAnalyzer: Sync {
     /// check), it runs on every text file.
     fn wants(&self, path: &Path, bytes: &[u8]) -> bool;
     fn analyze(&self, path: &Path, bytes: &[u8]) -> FileFindings;
+    /// [`Self::analyze`] when [`Self::wants`] the file, else `None`. What the tree scan calls:
+    /// a composite overrides it so that each part's `wants` runs once per file.
+    fn analyze_wanted(&self, path: &Path, bytes: &[u8]) -> Option<FileFindings> {
+        self.wants(path, bytes).then(|| self.analyze(path, bytes))
+    }
 }
 
 /// The analyzer that wants nothing: a credential-only scan.
@@ -157,9 +162,14 @@ impl FileAnalyzer for Analyzers<'_> {
         self.0.iter().any(|a| a.wants(path, bytes))
     }
     fn analyze(&self, path: &Path, bytes: &[u8]) -> FileFindings {
-        let mut out = FileFindings::default();
-        for a in self.0.iter().filter(|a| a.wants(path, bytes)) {
-            out.extend(a.analyze(path, bytes));
+        self.analyze_wanted(path, bytes).unwrap_or_default()
+    }
+    fn analyze_wanted(&self, path: &Path, bytes: &[u8]) -> Option<FileFindings> {
+        let mut out: Option<FileFindings> = None;
+        for a in &self.0 {
+            if let Some(found) = a.analyze_wanted(path, bytes) {
+                out.get_or_insert_with(FileFindings::default).extend(found);
+            }
         }
         out
     }
@@ -384,8 +394,10 @@ impl Worker<'_> {
             });
         }
         let sniff = bytes.get(..SNIFF).unwrap_or(bytes);
-        if memchr::memchr(0, sniff).is_none() && self.analyzer.wants(path, bytes) {
-            out.extend(self.analyzer.analyze(path, bytes));
+        if memchr::memchr(0, sniff).is_none()
+            && let Some(found) = self.analyzer.analyze_wanted(path, bytes)
+        {
+            out.extend(found);
         }
         out
     }

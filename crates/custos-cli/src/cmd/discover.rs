@@ -225,6 +225,7 @@ fn plan(args: &DiscoverArgs) -> CliResult<Plan> {
         otel: args.otel.clone(),
         max_file_size: args.max_file_size,
         cache_dir: None,
+        threads: 0,
     })
 }
 

@@ -343,3 +343,12 @@ pub fn scan_source(frameworks: &Frameworks, path: &Path, bytes: &[u8]) -> Vec<Ag
     }
     scan_code(frameworks, path, &String::from_utf8_lossy(bytes))
 }
+
+/// [`scan_source`] for a file the caller has already passed through [`Frameworks::prefilter`]
+/// (or found to be a definition by name): the keyword search is not run a second time.
+pub(crate) fn scan_prefiltered(frameworks: &Frameworks, path: &Path, bytes: &[u8]) -> Vec<AgentFinding> {
+    if definition::is_definition_name(path) {
+        return scan_source(frameworks, path, bytes);
+    }
+    scan_code(frameworks, path, &String::from_utf8_lossy(bytes))
+}
