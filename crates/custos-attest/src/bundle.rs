@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use custos_core::{Actor, AgentId, AttestationExported, CoreError, Entry, Event, Timestamp, canonical, registry::Agent};
+use custos_core::{
+    Actor, AgentId, AttestationExported, CoreError, Entry, Event, Timestamp, canonical, registry::Agent,
+};
 use custos_ledger::{Checkpoint, Hash, LedgerError, NoteSigner, SignedCheckpoint, hash::leaf_hash};
 use custos_store::{RegistryStore, StoreError};
 use serde_json::Value;

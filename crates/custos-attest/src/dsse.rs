@@ -91,7 +91,8 @@ impl Envelope {
         }
         let body = b64_decode(&self.payload).ok_or(DsseError::PayloadNotBase64)?;
         let id = keyid(verifier.public_key());
-        let sig = self.signatures.iter().find(|s| s.keyid == id).ok_or_else(|| DsseError::NoSignatureForKey(id.clone()))?;
+        let sig =
+            self.signatures.iter().find(|s| s.keyid == id).ok_or_else(|| DsseError::NoSignatureForKey(id.clone()))?;
         let raw: [u8; 64] = b64_decode(&sig.sig)
             .and_then(|b| <[u8; 64]>::try_from(b).ok())
             .ok_or_else(|| DsseError::MalformedSignature(id.clone()))?;
@@ -106,7 +107,10 @@ mod tests {
 
     #[test]
     fn pae_matches_the_spec_vector() {
-        assert_eq!(pae("http://example.com/HelloWorld", b"hello world"), b"DSSEv1 29 http://example.com/HelloWorld 11 hello world");
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+        );
         assert!(pae(IN_TOTO_PAYLOAD_TYPE, b"{}").starts_with(b"DSSEv1 28 application/vnd.in-toto+json 2 "));
     }
 
@@ -114,8 +118,10 @@ mod tests {
     /// .from_public_bytes(bytes.fromhex("ea4a…d22c"))).keyid`.
     #[test]
     fn keyid_equals_securesystemslib_default() {
-        let public: [u8; 32] =
-            hex::decode("ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c").unwrap().try_into().unwrap();
+        let public: [u8; 32] = hex::decode("ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c")
+            .unwrap()
+            .try_into()
+            .unwrap();
         assert_eq!(keyid(&public), "bfe1a83869e5bf574e3ff3acbb83f840de84a990d10059f3096f0bf4f2b90c10");
     }
 }

@@ -124,7 +124,13 @@ pub struct EventRef {
 
 impl EventRef {
     fn of(index: u64, e: &Event) -> Self {
-        Self { index, ts: e.ts, kind: e.kind, actor: format!("{}:{}", e.actor.kind.as_str(), e.actor.id), data: e.data.clone() }
+        Self {
+            index,
+            ts: e.ts,
+            kind: e.kind,
+            actor: format!("{}:{}", e.actor.kind.as_str(), e.actor.id),
+            data: e.data.clone(),
+        }
     }
 }
 

@@ -131,17 +131,15 @@ fn parse_json(bytes: &[u8]) -> Result<Value, VerifyError> {
 pub fn previous_of(bundle_bytes: &[u8]) -> Result<PreviousExport, VerifyError> {
     let envelope: Envelope =
         serde_json::from_value(parse_json(bundle_bytes)?).map_err(|e| VerifyError::NotAnEnvelope(e.to_string()))?;
-    let body = b64_decode(&envelope.payload).ok_or_else(|| VerifyError::NotAnEnvelope("payload is not base64".into()))?;
+    let body =
+        b64_decode(&envelope.payload).ok_or_else(|| VerifyError::NotAnEnvelope("payload is not base64".into()))?;
     let statement: Statement<Predicate> =
         serde_json::from_slice(&body).map_err(|e| VerifyError::NotAnEnvelope(format!("statement: {e}")))?;
     Ok(PreviousExport { checkpoint_note: statement.predicate.evidence.checkpoint })
 }
 
 /// Verifies each line of a `.intoto.jsonl` file; blank lines are skipped.
-pub fn verify_jsonl(
-    bytes: &[u8],
-    verifier: &NoteVerifier,
-) -> Vec<Result<VerifyReport, VerifyError>> {
+pub fn verify_jsonl(bytes: &[u8], verifier: &NoteVerifier) -> Vec<Result<VerifyReport, VerifyError>> {
     bytes
         .split(|b| *b == b'\n')
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
@@ -251,10 +249,7 @@ pub fn verify(
     let ev = &pred.evidence;
     let cp = match SignedCheckpoint::open(&ev.checkpoint, verifier) {
         Ok(cp) => {
-            report.pass(
-                "checkpoint",
-                format!("signed by {}, tree size {}", verifier.name(), cp.checkpoint.size),
-            );
+            report.pass("checkpoint", format!("signed by {}, tree size {}", verifier.name(), cp.checkpoint.size));
             Some(cp.checkpoint)
         }
         Err(e) => {
@@ -334,7 +329,9 @@ pub fn verify(
     // 6. Consistency with the previous export.
     match (&ev.previous, previous) {
         (None, None) => report.pass("consistency", "no previous export"),
-        (None, Some(_)) => report.fail("consistency", "a previous export was given, but the bundle proves nothing from it"),
+        (None, Some(_)) => {
+            report.fail("consistency", "a previous export was given, but the bundle proves nothing from it")
+        }
         (Some(prev), expected) => {
             let r = (|| {
                 if let Some(expected) = expected
