@@ -212,6 +212,11 @@ fn a_bundle_round_trips_and_summarises_the_agent() {
         let mut stmt2 = stmt.clone();
         stmt2["predicate"]["behavior"]["denied"] = json!(0);
         std::fs::write(dir.join("bundle-tampered-payload.json"), seal(&env, &stmt2, None)).unwrap();
+        // A proof hash changed and the statement re-signed: only the proofs can tell.
+        let mut stmt3 = stmt.clone();
+        let h = stmt3["predicate"]["evidence"]["events"][7]["inclusion"][1].as_str().unwrap().to_string();
+        stmt3["predicate"]["evidence"]["events"][7]["inclusion"][1] = json!(flip_b64(&h));
+        std::fs::write(dir.join("bundle-tampered-proof.json"), seal(&env, &stmt3, Some(&signer()))).unwrap();
         std::fs::write(dir.join("pubkey.hex"), hex::encode(signer().verifier().public_key())).unwrap();
         std::fs::write(dir.join("verifier.key"), signer().verifier().encode()).unwrap();
         std::fs::write(dir.join("checkpoint.note"), &p.evidence.checkpoint).unwrap();
@@ -389,6 +394,12 @@ fn a_second_export_proves_consistency_with_the_first() {
     // The first export's anchor is part of the second window's evidence.
     let p = &second.statement.predicate;
     assert_eq!(p.derived.lifecycle.first().map(|l| l.kind), Some(EventKind::AttestationExported));
+    if let Ok(dir) = std::env::var("CUSTOS_WRITE_BUNDLE") {
+        let dir = std::path::Path::new(&dir);
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("bundle-second.json"), &bytes).unwrap();
+        std::fs::write(dir.join("bundle-first.json"), &first_bytes).unwrap();
+    }
     // Without the expected previous, it verifies on its own proof.
     assert!(check(&bytes, None).verified());
     // Expecting a previous export from a bundle that has none fails.
