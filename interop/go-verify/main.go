@@ -9,6 +9,13 @@
 //	go-verify treehash    --key VKEY --note FILE --entries FILE
 //	go-verify inclusion   --key VKEY --proof FILE --entries FILE
 //	go-verify consistency --key VKEY --old NOTEFILE --new NOTEFILE --proof FILE
+//	go-verify bundle      --key VKEY --bundle FILE
+//
+// The bundle mode reads a custos evidence bundle (a DSSE envelope over an in-toto Statement
+// with the agent-evidence predicate) and checks its checkpoint note, every event's and the
+// anchor's leaf hash and inclusion proof (tlog.CheckRecord), and the consistency proof from
+// the previous export's checkpoint (tlog.CheckTree) when there is one. The DSSE signature is
+// left to securesystemslib (interop/attest).
 //
 // VKEY is a note verifier key (name+hash+base64key). An entries file holds one ledger
 // entry per line: entry i is line i without its trailing newline.
@@ -18,6 +25,7 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -53,6 +61,7 @@ func run(args []string) (string, error) {
 	proof := fs.String("proof", "", "proof file")
 	oldNote := fs.String("old", "", "older checkpoint note file")
 	newNote := fs.String("new", "", "newer checkpoint note file")
+	bundlePath := fs.String("bundle", "", "evidence bundle (DSSE envelope)")
 	if err := fs.Parse(args); err != nil {
 		return "", fmt.Errorf("%s: %v", cmd, err)
 	}
@@ -64,6 +73,7 @@ func run(args []string) (string, error) {
 		"treehash":    {"key", "note", "entries"},
 		"inclusion":   {"key", "proof", "entries"},
 		"consistency": {"key", "old", "new", "proof"},
+		"bundle":      {"key", "bundle"},
 	}
 	need, ok := required[cmd]
 	if !ok {
@@ -81,6 +91,8 @@ func run(args []string) (string, error) {
 		return checkTreeHash(*key, *notePath, *entries)
 	case "inclusion":
 		return checkInclusion(*key, *proof, *entries)
+	case "bundle":
+		return checkBundle(*key, *bundlePath)
 	default:
 		return checkConsistency(*key, *oldNote, *newNote, *proof)
 	}
@@ -319,4 +331,98 @@ func checkConsistency(vkey, oldPath, newPath, proofPath string) (string, error) 
 		return "", fmt.Errorf("consistency %d -> %d: %v", oldC.tree.N, newC.tree.N, err)
 	}
 	return fmt.Sprintf("consistency %d -> %d (%d proof hashes)", oldC.tree.N, newC.tree.N, len(f.Proof)), nil
+}
+
+// provenEntry is one entry of a bundle's evidence with its inclusion proof.
+type provenEntry struct {
+	Index     *int64           `json:"index"`
+	LeafHash  *tlog.Hash       `json:"leaf_hash"`
+	Entry     *string          `json:"entry"`
+	Inclusion tlog.RecordProof `json:"inclusion"`
+}
+
+// bundleStatement is the part of a custos evidence statement this check reads.
+type bundleStatement struct {
+	PredicateType string `json:"predicateType"`
+	Predicate     struct {
+		Evidence struct {
+			Checkpoint string        `json:"checkpoint"`
+			Events     []provenEntry `json:"events"`
+			Anchor     provenEntry   `json:"anchor"`
+			Previous   *struct {
+				Checkpoint  string         `json:"checkpoint"`
+				Consistency tlog.TreeProof `json:"consistency"`
+			} `json:"previous"`
+		} `json:"evidence"`
+	} `json:"predicate"`
+}
+
+func decodeB64(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("payload is not base64")
+}
+
+func checkProven(what string, p provenEntry, c checkpoint) error {
+	if p.Index == nil || p.LeafHash == nil || p.Entry == nil {
+		return fmt.Errorf("%s: index, leaf_hash and entry are required", what)
+	}
+	leaf := tlog.RecordHash([]byte(*p.Entry))
+	if leaf != *p.LeafHash {
+		return fmt.Errorf("%s (index %d): leaf hash %s does not match the entry (%s)", what, *p.Index, p.LeafHash, leaf)
+	}
+	if err := tlog.CheckRecord(p.Inclusion, c.tree.N, c.tree.Hash, *p.Index, leaf); err != nil {
+		return fmt.Errorf("%s (index %d) in tree %d: %v", what, *p.Index, c.tree.N, err)
+	}
+	return nil
+}
+
+func checkBundle(vkey, path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	var env struct {
+		Payload     string `json:"payload"`
+		PayloadType string `json:"payloadType"`
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		return "", fmt.Errorf("%s: not a DSSE envelope: %v", path, err)
+	}
+	payload, err := decodeB64(env.Payload)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", path, err)
+	}
+	var st bundleStatement
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return "", fmt.Errorf("%s: statement: %v", path, err)
+	}
+	ev := st.Predicate.Evidence
+	c, err := openCheckpoint(vkey, []byte(ev.Checkpoint))
+	if err != nil {
+		return "", fmt.Errorf("bundle checkpoint: %v", err)
+	}
+	for i, p := range ev.Events {
+		if err := checkProven(fmt.Sprintf("event %d", i), p, c); err != nil {
+			return "", fmt.Errorf("inclusion: %v", err)
+		}
+	}
+	if err := checkProven("anchor", ev.Anchor, c); err != nil {
+		return "", fmt.Errorf("inclusion: %v", err)
+	}
+	msg := fmt.Sprintf("bundle: %d events and the anchor proven in checkpoint %s", len(ev.Events), c)
+	if ev.Previous != nil {
+		old, err := openCheckpoint(vkey, []byte(ev.Previous.Checkpoint))
+		if err != nil {
+			return "", fmt.Errorf("previous checkpoint: %v", err)
+		}
+		if err := tlog.CheckTree(ev.Previous.Consistency, c.tree.N, c.tree.Hash, old.tree.N, old.tree.Hash); err != nil {
+			return "", fmt.Errorf("consistency %d -> %d: %v", old.tree.N, c.tree.N, err)
+		}
+		msg += fmt.Sprintf(", consistent with the previous export's tree %d", old.tree.N)
+	}
+	return msg, nil
 }

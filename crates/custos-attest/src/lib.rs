@@ -2,3 +2,13 @@
 //! check without trusting custos. Bundles are DSSE envelopes over in-toto Statements whose
 //! predicate carries ledger events with inclusion proofs against a signed checkpoint; controls
 //! are data, mapped from event kinds and finding types; reports are OSCAL and offline HTML.
+
+pub mod bundle;
+pub mod dsse;
+pub mod statement;
+pub mod verify;
+
+pub use bundle::{AttestError, AttestOptions, Bundle, PreviousExport, WindowRequest, attest, attest_many, to_jsonl};
+pub use dsse::Envelope;
+pub use statement::{PREDICATE_TYPE, Predicate, Statement};
+pub use verify::{Outcome, VerifyError, VerifyReport, parse_key, previous_of, verify, verify_jsonl};

@@ -84,6 +84,7 @@ fn validate_map(kind: EventKind, data: &Map<String, Value>) -> Result<(), CoreEr
     // Only kinds with a payload type pay for the check (and its copy).
     match kind {
         EventKind::KeyRotated => typed::<KeyRotated>(data, check),
+        EventKind::AttestationExported => typed::<AttestationExported>(data, check),
         EventKind::AgentRegistered => typed::<reg::AgentRegistered>(data, check),
         EventKind::AgentUpdated => typed::<reg::AgentUpdated>(data, check),
         EventKind::AgentOwnerChanged => typed::<reg::AgentOwnerChanged>(data, check),
@@ -321,6 +322,36 @@ pub struct KeyRotated {
 
 impl Payload for KeyRotated {
     const KIND: EventKind = EventKind::KeyRotated;
+}
+
+/// `attestation.exported`: an evidence bundle for one agent was exported. Appended *before*
+/// the bundle's checkpoint is signed, so the ledger itself commits to how many of the agent's
+/// events the bundle carries and to their leaf hashes: a verifier compares the bundle's event
+/// list with this entry (proven in the bundle) and notices any event left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationExported {
+    /// The predicate type of the statement (its version included).
+    pub predicate_type: String,
+    /// The ledger indices the export covers, both inclusive.
+    pub from_index: u64,
+    pub to_index: u64,
+    /// Optional time bounds (inclusive) within those indices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_time: Option<Timestamp>,
+    /// How many of the agent's events the bundle carries.
+    pub count: u64,
+    /// Lowercase hex SHA-256 over the concatenated leaf hashes of those events, in index order.
+    pub events_sha256: String,
+    /// The tree size of the previous export's checkpoint for the same scope, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_size: Option<u64>,
+}
+
+impl Payload for AttestationExported {
+    const KIND: EventKind = EventKind::AttestationExported;
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub mod scan;
 pub mod secret;
 
 pub use error::CoreError;
-pub use event::{Actor, ActorType, Entry, Event, KeyRotated, MAX_ENTRY_BYTES, Payload, Timestamp};
+pub use event::{Actor, ActorType, AttestationExported, Entry, Event, KeyRotated, MAX_ENTRY_BYTES, Payload, Timestamp};
 pub use id::{ActorId, AgentId};
 pub use kind::EventKind;
 pub use secret::Secret;

@@ -80,6 +80,10 @@ fn data_for(kind: EventKind) -> serde_json::Value {
             "run": "dr_0123456789abcdef", "finding": "ag_0123456789abcdef", "name": "x", "kind": "agent",
             "framework": "crewai", "source": "code", "location": "/src/agent.py:3", "evidence": ["no match"],
         }),
+        EventKind::AttestationExported => json!({
+            "predicate_type": "https://custos.dev/attestation/agent-evidence/v1", "from_index": 0, "to_index": 9,
+            "count": 3, "events_sha256": "00", "previous_size": 4,
+        }),
         _ => json!({
             "kind": kind.as_str(),
             "text": "line\nbreak \"quoted\" \\ é € 😀 \u{1f}",
