@@ -6,3 +6,4 @@
     clippy::panic,
     reason = "tests fail loudly"
 )]
+mod controls;
