@@ -12,3 +12,11 @@ pub use bundle::{AttestError, AttestOptions, Bundle, PreviousExport, WindowReque
 pub use dsse::Envelope;
 pub use statement::{PREDICATE_TYPE, Predicate, Statement};
 pub use verify::{Outcome, VerifyError, VerifyReport, parse_key, previous_of, verify, verify_jsonl};
+pub mod controls;
+pub mod oscal;
+
+pub use controls::{
+    CatalogueError, Control, ControlCatalogue, ControlCoverage, CoverageStatus, EvidenceIndex, Framework,
+    PredicateCoverage, Scope, coverage, predicate_coverage,
+};
+pub use oscal::{OscalMeta, assessment_results};

@@ -8,3 +8,4 @@
 )]
 
 mod bundle;
+mod controls;
