@@ -209,7 +209,7 @@ fn identity(out: &mut String, data: &ReportData) {
         out,
         "Granted policy",
         match &a.granted_policy {
-            Some(p) => format!("{} <br><code>sha256:{}</code>", Esc(&p.name), Esc(&p.sha256)),
+            Some(p) => format!("{} <br><code class=\"hash\">sha256:{}</code>", Esc(&p.name), Esc(&p.sha256)),
             None => "none granted".into(),
         },
     );
@@ -225,7 +225,7 @@ fn identity(out: &mut String, data: &ReportData) {
         },
     );
     if let Some(d) = &a.identity_digest {
-        fact(out, "Identity record digest", format!("<code>sha256:{}</code>", Esc(d)));
+        fact(out, "Identity record digest", format!("<code class=\"hash\">sha256:{}</code>", Esc(d)));
     }
     out.push_str("</tbody>\n</table>\n");
     recertifications(out, data);
@@ -245,7 +245,7 @@ fn recertifications(out: &mut String, data: &ReportData) {
     for r in &data.recertifications {
         w!(
             out,
-            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td class=\"num\">{}</td><td class=\"nw\">{}</td><td>{}</td><td>{}</td><td class=\"nw\">{}</td><td>{}</td></tr>\n",
             r.index,
             when(&r.time),
             Esc(&r.reviewer),
@@ -320,7 +320,7 @@ fn behavior(out: &mut String, data: &ReportData) {
         for f in b.first_uses.iter().take(MAX_ROWS) {
             w!(
                 out,
-                "<tr><td class=\"num\">{}</td><td>{}</td><td><code>{}</code></td></tr>\n",
+                "<tr><td class=\"num\">{}</td><td class=\"nw\">{}</td><td><code>{}</code></td></tr>\n",
                 f.index,
                 when(&f.time),
                 Esc(&f.tool)
@@ -339,7 +339,7 @@ fn behavior(out: &mut String, data: &ReportData) {
         for x in b.denials.iter().take(MAX_ROWS) {
             w!(
                 out,
-                "<tr><td class=\"num\">{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>\n",
+                "<tr><td class=\"num\">{}</td><td class=\"nw\">{}</td><td><code>{}</code></td><td>{}</td></tr>\n",
                 x.index,
                 when(&x.time),
                 Esc(&x.tool),
@@ -366,7 +366,7 @@ fn findings(out: &mut String, data: &ReportData) {
             w!(
                 out,
                 "<tr><td><span class=\"badge sev-{sev}\">{sev}</span></td><td><code>{ty}</code></td><td>{summary}</td>\
-                 <td class=\"num\">{index}</td><td>{time}</td></tr>\n",
+                 <td class=\"num\">{index}</td><td class=\"nw\">{time}</td></tr>\n",
                 sev = f.severity.as_str(),
                 ty = Esc(&f.finding_type),
                 summary = Esc(&f.summary),
@@ -388,7 +388,7 @@ fn findings(out: &mut String, data: &ReportData) {
             w!(
                 out,
                 "<tr><td><span class=\"badge st-{r}\">{r}</span></td><td><code>{probe}</code></td><td>{summary}</td>\
-                 <td class=\"num\">{index}</td><td>{time}</td></tr>\n",
+                 <td class=\"num\">{index}</td><td class=\"nw\">{time}</td></tr>\n",
                 r = p.result.as_str(),
                 probe = Esc(&p.probe),
                 summary = Esc(&p.summary),
@@ -430,7 +430,7 @@ fn coverage(out: &mut String, data: &ReportData) {
         for c in data.coverage.iter().filter(|c| c.framework == fw) {
             w!(
                 out,
-                "<tr><td><code>{official}</code></td><td>{title}</td><td><span class=\"badge cov-{cls}\">{label}</span></td>\
+                "<tr><td class=\"nw\"><code>{official}</code></td><td>{title}</td><td><span class=\"badge cov-{cls}\">{label}</span></td>\
                  <td class=\"num\">{n}</td></tr>\n",
                 official = Esc(&c.official_id),
                 title = Esc(&c.title),
@@ -455,8 +455,8 @@ fn verification(out: &mut String, data: &ReportData) {
     let fact = |out: &mut String, k: &str, v: String| w!(out, "<tr><th scope=\"row\">{k}</th><td>{v}</td></tr>\n");
     fact(out, "Checkpoint origin", format!("<code>{}</code>", Esc(&v.checkpoint_origin)));
     fact(out, "Tree size", thousands(v.tree_size));
-    fact(out, "Root hash", format!("<code>{}</code>", Esc(&v.root_hash)));
-    fact(out, "Signing key id", format!("<code>{}</code>", Esc(&v.key_id)));
+    fact(out, "Root hash", format!("<code class=\"hash\">{}</code>", Esc(&v.root_hash)));
+    fact(out, "Signing key id", format!("<code class=\"hash\">{}</code>", Esc(&v.key_id)));
     fact(out, "Window", format!("{} to {}", when(&v.window_from), when(&v.window_to)));
     fact(
         out,

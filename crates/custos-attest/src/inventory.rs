@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use custos_core::{Timestamp, registry::Agent};
+use custos_store::protect::GatewayActivity;
 
 /// What the gateway saw of one tool (`server.tool`) across the estate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +31,36 @@ pub struct ToolActivity {
     pub first_seen: Option<Timestamp>,
     #[serde(default)]
     pub last_seen: Option<Timestamp>,
+}
+
+impl ToolActivity {
+    /// One per `server.tool` from the gateway's activity projection
+    /// ([`custos_store::ProtectStore::gateway_activity`]): calls under every decision (allowed,
+    /// held, denied, shadow), the denied ones, the agents that called it, first and last seen.
+    pub fn from_gateway(rows: &[GatewayActivity]) -> Vec<ToolActivity> {
+        let mut out: BTreeMap<String, ToolActivity> = BTreeMap::new();
+        for r in rows {
+            let tool = format!("{}.{}", r.server, r.tool);
+            let first = r.first_ts.parse::<Timestamp>().ok();
+            let last = r.last_ts.parse::<Timestamp>().ok();
+            let t = out.entry(tool.clone()).or_insert_with(|| ToolActivity {
+                tool,
+                calls: 0,
+                denied: 0,
+                agents: BTreeSet::new(),
+                first_seen: None,
+                last_seen: None,
+            });
+            t.calls = t.calls.saturating_add(r.calls);
+            if r.decision == "deny" {
+                t.denied = t.denied.saturating_add(r.calls);
+            }
+            t.agents.insert(r.agent.clone());
+            t.first_seen = [t.first_seen, first].into_iter().flatten().min();
+            t.last_seen = [t.last_seen, last].into_iter().flatten().max();
+        }
+        out.into_values().collect()
+    }
 }
 
 /// What an inventory needs besides the agents.

@@ -6,3 +6,5 @@
     clippy::panic,
     reason = "tests fail loudly"
 )]
+
+mod html;
