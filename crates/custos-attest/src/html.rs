@@ -316,7 +316,9 @@ fn behavior(out: &mut String, data: &ReportData) {
     if b.first_uses.is_empty() {
         out.push_str("<p class=\"muted\">No first use in this window.</p>\n");
     } else {
-        out.push_str("<table>\n<thead><tr><th class=\"num\">Entry</th><th>Time</th><th>Tool</th></tr></thead>\n<tbody>\n");
+        out.push_str(
+            "<table>\n<thead><tr><th class=\"num\">Entry</th><th>Time</th><th>Tool</th></tr></thead>\n<tbody>\n",
+        );
         for f in b.first_uses.iter().take(MAX_ROWS) {
             w!(
                 out,

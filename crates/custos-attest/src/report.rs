@@ -85,7 +85,10 @@ impl From<&Agent> for ReportAgent {
             state: a.state.to_string(),
             orphaned: a.orphaned,
             labels: a.labels.iter().map(ToString::to_string).collect(),
-            granted_policy: a.granted_policy.as_ref().map(|p| GrantedPolicy { name: p.name.clone(), sha256: p.sha256.clone() }),
+            granted_policy: a
+                .granted_policy
+                .as_ref()
+                .map(|p| GrantedPolicy { name: p.name.clone(), sha256: p.sha256.clone() }),
             registered_at: Some(a.registered_at),
             recert_due: Some(a.recert_due),
             identity_digest: None,

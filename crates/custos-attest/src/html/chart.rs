@@ -187,7 +187,11 @@ pub(super) fn calls_per_day(input: &[DayCalls]) -> String {
             let y0 = y_of(base as f64);
             base = base.saturating_add(value);
             let y1 = y_of(base as f64);
-            w!(out, "<rect x=\"{x:.1}\" y=\"{y1:.1}\" width=\"{bar:.1}\" height=\"{h:.1}\" fill=\"{colour}\"/>", h = y0 - y1);
+            w!(
+                out,
+                "<rect x=\"{x:.1}\" y=\"{y1:.1}\" width=\"{bar:.1}\" height=\"{h:.1}\" fill=\"{colour}\"/>",
+                h = y0 - y1
+            );
         }
         out.push_str("</g>");
         if i % every == 0 {
@@ -217,7 +221,8 @@ pub(super) fn tools(input: &[ToolUse]) -> String {
     if input.is_empty() {
         return empty(LABEL, "No tool was called in this window.");
     }
-    let mut sorted: Vec<(String, u64, u64)> = input.iter().map(|t| (t.tool.clone(), t.calls, t.denied.min(t.calls))).collect();
+    let mut sorted: Vec<(String, u64, u64)> =
+        input.iter().map(|t| (t.tool.clone(), t.calls, t.denied.min(t.calls))).collect();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     if sorted.len() > MAX_TOOLS {
         let rest = sorted.split_off(MAX_TOOLS - 1);
@@ -268,7 +273,10 @@ pub(super) fn decisions(d: &DecisionTotals) -> String {
     open(&mut out, height, LABEL);
     let parts = [(d.allow, ALLOW, "allowed"), (d.approval, APPROVAL, "held for approval"), (d.deny, DENY, "denied")];
     if total == 0 {
-        w!(out, "<circle cx=\"{cx}\" cy=\"{cy}\" r=\"{r}\" fill=\"none\" stroke=\"{NONE}\" stroke-width=\"{stroke}\"/>");
+        w!(
+            out,
+            "<circle cx=\"{cx}\" cy=\"{cy}\" r=\"{r}\" fill=\"none\" stroke=\"{NONE}\" stroke-width=\"{stroke}\"/>"
+        );
     } else {
         let mut offset = 0.0;
         for (value, colour, name) in parts {
@@ -363,7 +371,11 @@ pub(super) fn coverage(controls: &[ControlCoverage]) -> String {
         for (value, colour) in [(*e, ALLOW), (*p, APPROVAL), (*n, NONE)] {
             let width = bar_w * value as f64 / total as f64;
             if width > 0.0 {
-                w!(out, "<rect x=\"{x:.1}\" y=\"{by:.1}\" width=\"{width:.1}\" height=\"18\" fill=\"{colour}\"/>", by = y + 5.0);
+                w!(
+                    out,
+                    "<rect x=\"{x:.1}\" y=\"{by:.1}\" width=\"{width:.1}\" height=\"18\" fill=\"{colour}\"/>",
+                    by = y + 5.0
+                );
             }
             x += width;
         }

@@ -56,20 +56,49 @@ pub fn sample(name: &str) -> ReportData {
     let mut rng = Rng(7);
     let mut index = 1_000u64;
     let mut timeline = Vec::new();
-    let lifecycle = |timeline: &mut Vec<TimelineEntry>, index: &mut u64, time: &str, kind: &str, actor: &str, summary: &str| {
-        timeline.push(TimelineEntry {
-            index: *index,
-            time: ts(time),
-            kind: kind.into(),
-            actor: actor.into(),
-            summary: summary.into(),
-        });
-        *index += 3;
-    };
-    lifecycle(&mut timeline, &mut index, "2026-11-01T08:02:11Z", "agent.registered", "user:alice@example.com", "registered for refunds under 500 EUR");
-    lifecycle(&mut timeline, &mut index, "2026-11-01T08:05:40Z", "credential.issued", "user:alice@example.com", "token cred_1f2e3d4c5b6a7988 issued, expires in 30 days");
-    lifecycle(&mut timeline, &mut index, "2026-11-01T09:00:00Z", "policy.applied", "user:sec-team", "policy refunds-v3 granted (sha256:9c1b…)");
-    lifecycle(&mut timeline, &mut index, "2026-11-01T09:12:00Z", "agent.state_changed", "user:bob@example.com", "approved: registered → active");
+    let lifecycle =
+        |timeline: &mut Vec<TimelineEntry>, index: &mut u64, time: &str, kind: &str, actor: &str, summary: &str| {
+            timeline.push(TimelineEntry {
+                index: *index,
+                time: ts(time),
+                kind: kind.into(),
+                actor: actor.into(),
+                summary: summary.into(),
+            });
+            *index += 3;
+        };
+    lifecycle(
+        &mut timeline,
+        &mut index,
+        "2026-11-01T08:02:11Z",
+        "agent.registered",
+        "user:alice@example.com",
+        "registered for refunds under 500 EUR",
+    );
+    lifecycle(
+        &mut timeline,
+        &mut index,
+        "2026-11-01T08:05:40Z",
+        "credential.issued",
+        "user:alice@example.com",
+        "token cred_1f2e3d4c5b6a7988 issued, expires in 30 days",
+    );
+    lifecycle(
+        &mut timeline,
+        &mut index,
+        "2026-11-01T09:00:00Z",
+        "policy.applied",
+        "user:sec-team",
+        "policy refunds-v3 granted (sha256:9c1b…)",
+    );
+    lifecycle(
+        &mut timeline,
+        &mut index,
+        "2026-11-01T09:12:00Z",
+        "agent.state_changed",
+        "user:bob@example.com",
+        "approved: registered → active",
+    );
 
     let mut days: BTreeMap<u32, (u64, u64, u64)> = BTreeMap::new();
     let mut per_tool: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
@@ -82,8 +111,22 @@ pub fn sample(name: &str) -> ReportData {
             continue;
         }
         if day == 12 {
-            lifecycle(&mut timeline, &mut index, "2026-11-12T14:30:00Z", "agent.state_changed", "user:sec-team", "suspended: unusual export volume under review");
-            lifecycle(&mut timeline, &mut index, "2026-11-13T10:00:00Z", "agent.state_changed", "user:sec-team", "resumed: export was a scheduled audit");
+            lifecycle(
+                &mut timeline,
+                &mut index,
+                "2026-11-12T14:30:00Z",
+                "agent.state_changed",
+                "user:sec-team",
+                "suspended: unusual export volume under review",
+            );
+            lifecycle(
+                &mut timeline,
+                &mut index,
+                "2026-11-13T10:00:00Z",
+                "agent.state_changed",
+                "user:sec-team",
+                "resumed: export was a scheduled audit",
+            );
             events += 2;
         }
         let calls = 2 + rng.below(9);
@@ -104,7 +147,11 @@ pub fn sample(name: &str) -> ReportData {
             if roll < 7 || tool == "ledger.export_csv" {
                 e.2 += 1;
                 t.1 += 1;
-                let reason = if tool == "ledger.export_csv" { "forbid: bulk export needs approval by finance" } else { "forbid: amount above 500 EUR" };
+                let reason = if tool == "ledger.export_csv" {
+                    "forbid: bulk export needs approval by finance"
+                } else {
+                    "forbid: amount above 500 EUR"
+                };
                 denials.push(Denial { index, time, tool: tool.into(), reason: reason.into() });
             } else if roll < 12 {
                 e.1 += 1;
@@ -113,8 +160,22 @@ pub fn sample(name: &str) -> ReportData {
             }
         }
     }
-    lifecycle(&mut timeline, &mut index, "2026-11-20T16:00:00Z", "agent.owner_changed", "user:hr-sync", "owner alice@example.com → team:payments (alice moved teams)");
-    lifecycle(&mut timeline, &mut index, "2026-11-28T11:00:00Z", "recert.decided", "user:carol@example.com", "recertified for 90 days");
+    lifecycle(
+        &mut timeline,
+        &mut index,
+        "2026-11-20T16:00:00Z",
+        "agent.owner_changed",
+        "user:hr-sync",
+        "owner alice@example.com → team:payments (alice moved teams)",
+    );
+    lifecycle(
+        &mut timeline,
+        &mut index,
+        "2026-11-28T11:00:00Z",
+        "recert.decided",
+        "user:carol@example.com",
+        "recertified for 90 days",
+    );
     events += 2;
 
     let calls_per_day: Vec<DayCalls> = days
@@ -127,16 +188,58 @@ pub fn sample(name: &str) -> ReportData {
         deny: days.values().map(|d| d.2).sum(),
     };
     let findings = vec![
-        Finding { finding_type: "dlp.hit".into(), severity: Severity::High, summary: "IBAN in a mail.send argument (redacted)".into(), index: 1_420, time: Some(ts("2026-11-09T10:11:00Z")) },
-        Finding { finding_type: "tool.changed".into(), severity: Severity::Medium, summary: "crm.update_ticket description changed; quarantined until approved".into(), index: 2_002, time: Some(ts("2026-11-17T09:00:00Z")) },
-        Finding { finding_type: "policy.violation".into(), severity: Severity::Critical, summary: "attempted bulk export of the ledger".into(), index: 1_610, time: Some(ts("2026-11-12T14:20:00Z")) },
-        Finding { finding_type: "recert.overdue".into(), severity: Severity::Low, summary: "recertification was 2 days late".into(), index: 3_100, time: None },
+        Finding {
+            finding_type: "dlp.hit".into(),
+            severity: Severity::High,
+            summary: "IBAN in a mail.send argument (redacted)".into(),
+            index: 1_420,
+            time: Some(ts("2026-11-09T10:11:00Z")),
+        },
+        Finding {
+            finding_type: "tool.changed".into(),
+            severity: Severity::Medium,
+            summary: "crm.update_ticket description changed; quarantined until approved".into(),
+            index: 2_002,
+            time: Some(ts("2026-11-17T09:00:00Z")),
+        },
+        Finding {
+            finding_type: "policy.violation".into(),
+            severity: Severity::Critical,
+            summary: "attempted bulk export of the ledger".into(),
+            index: 1_610,
+            time: Some(ts("2026-11-12T14:20:00Z")),
+        },
+        Finding {
+            finding_type: "recert.overdue".into(),
+            severity: Severity::Low,
+            summary: "recertification was 2 days late".into(),
+            index: 3_100,
+            time: None,
+        },
     ];
     events += findings.len() as u64;
     let probes = vec![
-        ProbeResult { probe: "prompt-injection/indirect-email".into(), result: ProbeOutcome::Passed, summary: "refused to forward the mailbox".into(), index: 2_500, time: ts("2026-11-21T03:00:00Z") },
-        ProbeResult { probe: "tool-misuse/refund-loop".into(), result: ProbeOutcome::Warned, summary: "three refunds before the rate limit".into(), index: 2_501, time: ts("2026-11-21T03:01:00Z") },
-        ProbeResult { probe: "exfiltration/markdown-image".into(), result: ProbeOutcome::Failed, summary: "rendered a remote image URL in a ticket".into(), index: 2_502, time: ts("2026-11-21T03:02:00Z") },
+        ProbeResult {
+            probe: "prompt-injection/indirect-email".into(),
+            result: ProbeOutcome::Passed,
+            summary: "refused to forward the mailbox".into(),
+            index: 2_500,
+            time: ts("2026-11-21T03:00:00Z"),
+        },
+        ProbeResult {
+            probe: "tool-misuse/refund-loop".into(),
+            result: ProbeOutcome::Warned,
+            summary: "three refunds before the rate limit".into(),
+            index: 2_501,
+            time: ts("2026-11-21T03:01:00Z"),
+        },
+        ProbeResult {
+            probe: "exfiltration/markdown-image".into(),
+            result: ProbeOutcome::Failed,
+            summary: "rendered a remote image URL in a ticket".into(),
+            index: 2_502,
+            time: ts("2026-11-21T03:02:00Z"),
+        },
     ];
     events += probes.len() as u64;
     assert!((180..=230).contains(&events), "the sample should hold about 200 events, has {events}");
@@ -158,11 +261,46 @@ pub fn sample(name: &str) -> ReportData {
         control("OWASP Agentic Top 10 2026", "asi10", "ASI10:2026", "Rogue Agents", Evidenced, 4),
         control("OWASP NHI Top 10 2025", "nhi1", "NHI1:2025", "Improper Offboarding", Evidenced, 1),
         control("OWASP NHI Top 10 2025", "nhi7", "NHI7:2025", "Long-Lived Secrets", Partial, 1),
-        control("NIST AI RMF 1.0", "govern-1.6", "GOVERN 1.6", "Mechanisms are in place to inventory AI systems", Evidenced, 1),
-        control("NIST AI RMF 1.0", "measure-2.4", "MEASURE 2.4", "Functionality and behavior of the AI system are monitored in production", Evidenced, 171),
-        control("NIST AI RMF 1.0", "manage-2.4", "MANAGE 2.4", "Mechanisms to supersede, disengage, or deactivate AI systems", Evidenced, 2),
-        control("NIST CSF 2.0", "pr.aa-05", "PR.AA-05", "Access permissions are defined in policy, enforced, reviewed", Evidenced, 182),
-        control("NIST CSF 2.0", "rs.an-07", "RS.AN-07", "Incident data and metadata are collected with integrity", NoEvidence, 0),
+        control(
+            "NIST AI RMF 1.0",
+            "govern-1.6",
+            "GOVERN 1.6",
+            "Mechanisms are in place to inventory AI systems",
+            Evidenced,
+            1,
+        ),
+        control(
+            "NIST AI RMF 1.0",
+            "measure-2.4",
+            "MEASURE 2.4",
+            "Functionality and behavior of the AI system are monitored in production",
+            Evidenced,
+            171,
+        ),
+        control(
+            "NIST AI RMF 1.0",
+            "manage-2.4",
+            "MANAGE 2.4",
+            "Mechanisms to supersede, disengage, or deactivate AI systems",
+            Evidenced,
+            2,
+        ),
+        control(
+            "NIST CSF 2.0",
+            "pr.aa-05",
+            "PR.AA-05",
+            "Access permissions are defined in policy, enforced, reviewed",
+            Evidenced,
+            182,
+        ),
+        control(
+            "NIST CSF 2.0",
+            "rs.an-07",
+            "RS.AN-07",
+            "Incident data and metadata are collected with integrity",
+            NoEvidence,
+            0,
+        ),
         control("EU AI Act", "art-12", "Art. 12", "Record-keeping", Evidenced, 200),
         control("EU AI Act", "art-14", "Art. 14", "Human oversight", Partial, 9),
         control("ISO/IEC 42001:2023", "a.6.2.8", "A.6.2.8", "AI system recording of event logs", Evidenced, 200),
@@ -259,11 +397,16 @@ fn the_report_is_self_contained_html5_with_well_formed_svg() {
     let head = &html[..1024.min(html.len())];
     assert!(head.contains("<meta charset=\"utf-8\">"), "the charset must be declared in the first 1024 bytes");
     assert!(html.contains(&format!("<meta http-equiv=\"Content-Security-Policy\" content=\"{}\">", escape(CSP))));
-    assert!(CSP.starts_with("default-src 'none'") && !CSP.contains("script-src"), "the policy must forbid every load and every script");
+    assert!(
+        CSP.starts_with("default-src 'none'") && !CSP.contains("script-src"),
+        "the policy must forbid every load and every script"
+    );
 
     let lower = html.to_ascii_lowercase();
     assert!(!lower.contains("<script"), "the report runs no script");
-    assert!(!lower.contains("<link") && !lower.contains("<img") && !lower.contains("<iframe") && !lower.contains("<object"));
+    assert!(
+        !lower.contains("<link") && !lower.contains("<img") && !lower.contains("<iframe") && !lower.contains("<object")
+    );
     assert!(!lower.contains("url(") && !lower.contains("@import"), "the stylesheet loads nothing");
     for attr in ["src", "srcset", "href", "xlink:href", "action", "formaction", "poster", "data"] {
         for v in attribute_values(&html, attr) {
@@ -273,7 +416,11 @@ fn the_report_is_self_contained_html5_with_well_formed_svg() {
     for scheme in ["http://", "https://", "//"] {
         for (i, _) in html.match_indices(scheme) {
             let before = &html[i.saturating_sub(7)..i];
-            assert!(before.ends_with("xmlns=\"") || scheme == "//" && before.ends_with(':'), "remote reference at {i}: {}", &html[i.saturating_sub(40)..(i + 40).min(html.len())]);
+            assert!(
+                before.ends_with("xmlns=\"") || scheme == "//" && before.ends_with(':'),
+                "remote reference at {i}: {}",
+                &html[i.saturating_sub(40)..(i + 40).min(html.len())]
+            );
         }
     }
 
@@ -414,7 +561,13 @@ fn an_idle_agent_renders_with_empty_states() {
     data.coverage.clear();
     data.agent.owner = None;
     let html = render_html(&data);
-    for text in ["No tool call in this window.", "No tool was called in this window.", "No lifecycle event in this window.", "No finding in this window.", "No control catalogue was applied."] {
+    for text in [
+        "No tool call in this window.",
+        "No tool was called in this window.",
+        "No lifecycle event in this window.",
+        "No finding in this window.",
+        "No control catalogue was applied.",
+    ] {
         assert!(html.contains(text), "{text}");
     }
     for svg in svgs(&html) {
@@ -448,7 +601,9 @@ fn chromium() -> Option<PathBuf> {
             std::env::var_os("CUSTOS_REQUIRE_BROWSER").is_none(),
             "CUSTOS_REQUIRE_BROWSER is set but chromium is not installed (apt-get install -y chromium)"
         );
-        eprintln!("SKIPPED: chromium is not installed (apt-get install -y chromium); set CUSTOS_REQUIRE_BROWSER to make this a failure");
+        eprintln!(
+            "SKIPPED: chromium is not installed (apt-get install -y chromium); set CUSTOS_REQUIRE_BROWSER to make this a failure"
+        );
     }
     found
 }
@@ -497,7 +652,10 @@ fn open_in_chromium(chromium: &Path, page: &Path, mode: &str) -> Opened {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("chromium did not finish within 60 s:\n{}", std::fs::read_to_string(&stderr_path).unwrap_or_default());
+            panic!(
+                "chromium did not finish within 60 s:\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     };

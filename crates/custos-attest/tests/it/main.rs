@@ -8,3 +8,4 @@
 )]
 
 mod html;
+mod inventory;
