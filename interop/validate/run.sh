@@ -13,6 +13,9 @@ CUSTOS_WRITE_OUTPUTS="$dir" cargo test -q -p custos-discover --test it outputs::
 py="$venv/bin/python"
 "$py" "$here/validate_sarif.py" "$dir/discover.sarif" "$dir/empty.sarif"
 "$py" "$here/validate_cyclonedx.py" "$dir/discover.cdx.json" "$dir/empty.cdx.json"
+# custos attest's estate inventory (registered agents and the tools they used), from a real store.
+CUSTOS_WRITE_INVENTORY="$dir" cargo test -q -p custos-attest --test it inventory::writes_inventory_for_the_outside_validator
+"$py" "$here/validate_cyclonedx.py" "$dir/inventory.cdx.json"
 if [ -n "${3:-}" ]; then
 	fixtures="$here/../../crates/custos-discover/tests/fixtures"
 	for format in sarif cyclonedx; do
@@ -24,7 +27,8 @@ if [ -n "${3:-}" ]; then
 	"$py" "$here/validate_sarif.py" "$dir/fixtures.sarif.json"
 	"$py" "$here/validate_cyclonedx.py" "$dir/fixtures.cyclonedx.json"
 fi
-for broken in "$dir/broken.sarif:validate_sarif.py" "$dir/broken.cdx.json:validate_cyclonedx.py"; do
+for broken in "$dir/broken.sarif:validate_sarif.py" "$dir/broken.cdx.json:validate_cyclonedx.py" \
+	"$dir/inventory-broken.cdx.json:validate_cyclonedx.py"; do
 	file="${broken%%:*}"
 	if "$py" "$here/${broken##*:}" "$file" >/dev/null; then
 		echo "validators: $file is broken on purpose but was accepted" >&2

@@ -20,3 +20,10 @@ pub use controls::{
     PredicateCoverage, Scope, coverage, predicate_coverage,
 };
 pub use oscal::{OscalMeta, assessment_results};
+pub mod html;
+pub mod inventory;
+pub mod report;
+
+pub use html::render_html;
+pub use inventory::{InventoryExtra, ToolActivity, inventory_cyclonedx, inventory_json};
+pub use report::ReportData;

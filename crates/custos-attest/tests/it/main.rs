@@ -9,3 +9,5 @@
 
 mod bundle;
 mod controls;
+mod html;
+mod inventory;
