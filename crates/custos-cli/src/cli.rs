@@ -77,6 +77,12 @@ pub enum Command {
     /// and more) and the credentials in their configs, statically: nothing is run. Exit 2 when a
     /// credential is exposed.
     Discover(DiscoverArgs),
+    /// Export an agent's evidence as a signed bundle (DSSE over an in-toto Statement) that
+    /// verifies offline with only the instance's public key.
+    Attest(AttestArgs),
+    /// Verify an evidence bundle offline: exit 0 verified, 2 not verified (the failed part is
+    /// named), 3 unreadable bundle or key.
+    Verify(VerifyBundleArgs),
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +130,38 @@ pub struct DiscoverArgs {
     /// Write the report here instead of standard output.
     #[arg(short = 'o', long)]
     pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// The agent whose evidence to export, e.g. `payments/refund-bot`.
+    #[arg(long)]
+    pub agent: String,
+    /// The first ledger index of the window (default: the agent's first event).
+    #[arg(long)]
+    pub from_index: Option<u64>,
+    /// The last ledger index of the window (default: now).
+    #[arg(long)]
+    pub to_index: Option<u64>,
+    /// The previous bundle for this agent: the new one then carries a consistency proof from
+    /// its checkpoint, so an auditor sees nothing was dropped between the two.
+    #[arg(long)]
+    pub previous: Option<std::path::PathBuf>,
+    /// Write the bundle here (default: standard output).
+    #[arg(short = 'o', long)]
+    pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyBundleArgs {
+    /// The bundle (a DSSE envelope as JSON).
+    pub file: std::path::PathBuf,
+    /// The instance's verifier key (`name+hex+base64`); default: the data dir's.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The previous bundle for the same agent, whose checkpoint this one must be consistent with.
+    #[arg(long)]
+    pub previous: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 
 mod agent;
 mod approvals;
+mod attest;
 mod discover;
 mod gateway;
 mod init;
@@ -29,6 +30,8 @@ pub fn run(cli: Cli) -> CliResult<Code> {
             Command::Gateway(cmd) => gateway::run(&cli, cmd).await,
             Command::Policy(cmd) => gateway::run_policy(&cli, cmd).await,
             Command::Discover(args) => discover::run(&cli, args).await,
+            Command::Attest(args) => attest::attest(&cli, args).await,
+            Command::Verify(args) => attest::verify(&cli, args),
             Command::Approvals(cmd) => approvals::run(&cli, cmd).await,
             Command::Tools(cmd) => tools::run(&cli, cmd).await,
         }

@@ -9,6 +9,7 @@
     reason = "tests fail loudly"
 )]
 
+mod attest;
 mod bad_input;
 mod config;
 mod controls;
