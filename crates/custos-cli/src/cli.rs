@@ -83,6 +83,9 @@ pub enum Command {
     /// Verify an evidence bundle offline: exit 0 verified, 2 not verified (the failed part is
     /// named), 3 unreadable bundle or key.
     Verify(VerifyBundleArgs),
+    /// Compliance controls and what in the ledger evidences them.
+    #[command(subcommand)]
+    Controls(ControlsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +153,22 @@ pub struct AttestArgs {
     /// Write the bundle here (default: standard output).
     #[arg(short = 'o', long)]
     pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ControlsCommand {
+    /// Each control as evidenced / partial / no evidence, with the events behind it.
+    Coverage(CoverageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CoverageArgs {
+    /// Only this framework: owasp-asi, owasp-nhi, nist-ai-rmf, nist-csf, eu-ai-act, iso-42001.
+    #[arg(long)]
+    pub framework: Option<String>,
+    /// Only the events about this agent (and the instance-wide ones: pins, discovery, exports).
+    #[arg(long)]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Args)]

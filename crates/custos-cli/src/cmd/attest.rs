@@ -6,7 +6,7 @@ use custos_core::AgentId;
 use custos_store::{Store, sqlite::SqliteStore};
 
 use crate::{
-    cli::{AttestArgs, Cli, VerifyBundleArgs},
+    cli::{AttestArgs, Cli, CoverageArgs, VerifyBundleArgs},
     config,
     datadir::DataDir,
     error::{CliError, CliResult, Code},
@@ -61,4 +61,56 @@ pub fn verify(cli: &Cli, args: &VerifyBundleArgs) -> CliResult<Code> {
         .map_err(|e| CliError::input(anyhow!("`{}`: {e}", args.file.display())))?;
     print!("{report}");
     Ok(if report.verified() { Code::Ok } else { Code::Finding })
+}
+
+/// Reads the whole ledger (read-only: works beside `custos up`) into an evidence index and
+/// prints each control's coverage.
+pub async fn coverage(cli: &Cli, args: &CoverageArgs) -> CliResult<Code> {
+    use custos_attest::{ControlCatalogue, EvidenceIndex, Scope};
+    let cat = ControlCatalogue::builtin().map_err(|e| CliError::env(anyhow!("{e}")))?;
+    if let Some(f) = &args.framework
+        && cat.framework(f).is_none()
+    {
+        return Err(CliError::input(anyhow!("--framework: `{f}` is not a framework of the catalogue")));
+    }
+    let scope = match &args.agent {
+        Some(a) => {
+            let id: AgentId = a.parse().map_err(|e| CliError::input(anyhow!("--agent: {e}")))?;
+            Scope::AgentAndInstance(id.as_str().to_string())
+        }
+        None => Scope::All,
+    };
+    let dir = DataDir::open(&cli.data_dir)?;
+    let store = SqliteStore::open_read_only(&dir.db(), dir.verifier(None)?)?;
+    let size = store.size().await?;
+    let mut index = EvidenceIndex::new(scope);
+    let mut at = 0;
+    while at < size {
+        let to = (at + 10_000).min(size);
+        for (i, bytes) in (at..to).zip(store.entries(at, to).await?) {
+            let event = custos_core::Entry::parse(&bytes).map_err(|e| CliError::env(anyhow!("entry {i}: {e}")))?;
+            index.add_event(i, &event);
+        }
+        at = to;
+    }
+    let rows = custos_attest::coverage(&cat, args.framework.as_deref(), &index);
+    if cli.json {
+        crate::cmd::print_json(&rows);
+    } else {
+        let table = rows
+            .iter()
+            .map(|c| {
+                let n: u64 = c.events.iter().map(|e| e.count).sum();
+                vec![
+                    c.framework.clone(),
+                    c.official.clone(),
+                    c.status.as_str().to_string(),
+                    n.to_string(),
+                    c.title.chars().take(60).collect(),
+                ]
+            })
+            .collect();
+        crate::cmd::table(&["FRAMEWORK", "CONTROL", "STATUS", "EVENTS", "TITLE"], table);
+    }
+    Ok(Code::Ok)
 }

@@ -33,3 +33,18 @@ fn a_bundle_verifies_offline_and_tampering_is_named() {
     l.run(&["verify", &b, "--key", "not-a-key"]).fails(3, &["--key"]);
     l.run(&["attest", "--agent", "Bad Id"]).fails(3, &["--agent"]);
 }
+
+#[test]
+fn control_coverage_follows_the_ledger() {
+    let l = Ledger::new();
+    let before = l.run(&["--json", "controls", "coverage", "--framework", "nist-ai-rmf"]).ok().json();
+    let govern_1_6 = |v: &serde_json::Value| {
+        v.as_array().unwrap().iter().find(|c| c["id"] == "govern-1.6").unwrap()["status"].as_str().unwrap().to_string()
+    };
+    assert_eq!(govern_1_6(&before), "no_evidence", "{before:#}");
+    l.run(&["agent", "register", "ops/bot", "--env", "dev", "--owner", "alice"]).ok();
+    let after =
+        l.run(&["--json", "controls", "coverage", "--framework", "nist-ai-rmf", "--agent", "ops/bot"]).ok().json();
+    assert_ne!(govern_1_6(&after), "no_evidence", "an inventory event now evidences the inventory control: {after:#}");
+    l.run(&["controls", "coverage", "--framework", "nope"]).fails(3, &["--framework"]);
+}
