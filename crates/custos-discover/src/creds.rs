@@ -498,7 +498,7 @@ impl CredentialEngine {
             return true;
         }
         let min = if body.len() < 24 { p.min_entropy_short } else { p.min_entropy };
-        if shannon_entropy(body) < min {
+        if custos_core::scan::secrets::shannon_entropy(body) < min {
             return true;
         }
         sequential(body, p.sequence) || periodic(body, 8)
@@ -568,7 +568,7 @@ impl Rule {
         if secret.is_empty() || self.allow.iter().any(|a| a.is_match(secret)) {
             return false;
         }
-        if self.min_entropy.is_some_and(|min| shannon_entropy(secret) < min) {
+        if self.min_entropy.is_some_and(|min| custos_core::scan::secrets::shannon_entropy(secret) < min) {
             return false;
         }
         self.require.iter().all(|class| {
@@ -649,25 +649,6 @@ fn sequential(body: &[u8], n: usize) -> bool {
 /// Whether `body` is a unit of at most `max` characters repeated (at least twice over).
 fn periodic(body: &[u8], max: usize) -> bool {
     (1..=max.min(body.len() / 2)).any(|p| body.iter().zip(body.iter().skip(p)).all(|(a, b)| a == b))
-}
-
-/// Shannon entropy of `s` in bits per byte.
-fn shannon_entropy(s: &[u8]) -> f64 {
-    let mut counts = [0u32; 256];
-    for &b in s {
-        if let Some(c) = counts.get_mut(usize::from(b)) {
-            *c += 1;
-        }
-    }
-    let len = s.len() as f64;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = f64::from(c) / len;
-            -p * p.log2()
-        })
-        .sum()
 }
 
 #[cfg(test)]

@@ -355,7 +355,7 @@ impl Rule {
             let secret = caps.get(1).unwrap_or(whole);
             let candidate = secret.as_str();
             let allowed = self.allow.iter().any(|a| a.is_match(candidate));
-            let too_plain = self.min_entropy.is_some_and(|min| shannon_entropy(candidate) < min);
+            let too_plain = self.min_entropy.is_some_and(|min| shannon_entropy(candidate.as_bytes()) < min);
             if !secret.is_empty() && !allowed && !too_plain {
                 hits.push(Hit { rule: self.id.clone(), start: secret.start(), end: secret.end() });
             }
@@ -402,10 +402,10 @@ fn replace_hits(text: &str, hits: &[Hit]) -> String {
 }
 
 /// Shannon entropy of `s` in bits per byte: low for repetitive placeholders such as
-/// `sk-xxxxxxxx…`, high for random keys.
-fn shannon_entropy(s: &str) -> f64 {
+/// `sk-xxxxxxxx…`, high for random keys. Shared with discovery's file engine.
+pub fn shannon_entropy(s: &[u8]) -> f64 {
     let mut counts = [0u32; 256];
-    for b in s.bytes() {
+    for &b in s {
         if let Some(c) = counts.get_mut(usize::from(b)) {
             *c += 1;
         }
@@ -433,7 +433,7 @@ mod tests {
 
     #[test]
     fn entropy_separates_placeholders_from_keys() {
-        assert!(shannon_entropy("aaaaaaaaaaaaaaaa") < 0.01);
-        assert!(shannon_entropy("q8Zr2LmXv0TbNw5K") > 3.5);
+        assert!(shannon_entropy(b"aaaaaaaaaaaaaaaa") < 0.01);
+        assert!(shannon_entropy(b"q8Zr2LmXv0TbNw5K") > 3.5);
     }
 }
