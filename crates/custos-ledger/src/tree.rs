@@ -181,6 +181,171 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root
     Ok(())
 }
 
+// Multi-leaf inclusion proofs. An export proves thousands to millions of leaves against one
+// tree; one RFC 6962 audit path per leaf repeats the upper nodes k times and costs k·log n
+// hashes to check. A multiproof carries each node once: the hashes of the maximal subtrees that
+// hold none of the proven leaves, in the order a left-to-right walk of the tree meets them.
+// Every leaf's RFC 6962 audit path is recovered from it ([`multiproof_paths`]), so a verifier
+// that only knows single proofs (Go's `tlog.CheckRecord`) checks the same thing.
+
+fn check_leaf_order(indices: impl Iterator<Item = u64>, size: u64) -> Result<(), LedgerError> {
+    let mut last: Option<u64> = None;
+    for i in indices {
+        if i >= size {
+            return Err(LedgerError::IndexOutOfRange { index: i, size });
+        }
+        if last.is_some_and(|l| i <= l) {
+            return Err(LedgerError::BadInclusionProof("the proven leaves are not in ascending order"));
+        }
+        last = Some(i);
+    }
+    Ok(())
+}
+
+/// Calls `f(lo, hi)` for every maximal range `[lo, hi)` of the tree of `size` that holds none
+/// of `indices` (ascending), left to right: the nodes a multiproof carries.
+fn walk_gaps(
+    lo: u64,
+    hi: u64,
+    indices: &[u64],
+    f: &mut dyn FnMut(u64, u64) -> Result<(), LedgerError>,
+) -> Result<(), LedgerError> {
+    if indices.is_empty() {
+        return f(lo, hi);
+    }
+    if hi - lo == 1 {
+        return Ok(());
+    }
+    let mid = lo + split_point(hi - lo);
+    let at = indices.partition_point(|&i| i < mid);
+    let (left, right) = indices.split_at(at);
+    walk_gaps(lo, mid, left, f)?;
+    walk_gaps(mid, hi, right, f)
+}
+
+/// The complete subtrees `(level, index)` whose stored hashes [`multiproof`] reads for these
+/// leaves, in the order it reads them (non-decreasing by last leaf), so a store can fetch them
+/// in one pass before building the proof.
+pub fn multiproof_reads(indices: &[u64], size: u64) -> Result<Vec<(u8, u64)>, LedgerError> {
+    check_leaf_order(indices.iter().copied(), size)?;
+    fn complete(lo: u64, hi: u64, out: &mut Vec<(u8, u64)>) {
+        let n = hi - lo;
+        if n.is_power_of_two() && lo.is_multiple_of(n) {
+            out.push((n.trailing_zeros() as u8, lo >> n.trailing_zeros()));
+            return;
+        }
+        let k = split_point(n);
+        complete(lo, lo + k, out);
+        complete(lo + k, hi, out);
+    }
+    let mut out = Vec::new();
+    if size > 0 {
+        walk_gaps(0, size, indices, &mut |lo, hi| {
+            complete(lo, hi, &mut out);
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+/// The multiproof of the leaves at `indices` (strictly ascending) in the tree of `size`.
+pub fn multiproof(r: &dyn HashReader, indices: &[u64], size: u64) -> Result<Vec<Hash>, LedgerError> {
+    check_leaf_order(indices.iter().copied(), size)?;
+    let mut out = Vec::new();
+    if size > 0 {
+        walk_gaps(0, size, indices, &mut |lo, hi| {
+            out.push(subtree_hash(r, lo, hi)?);
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+/// Recomputes the root from proven leaves `(index, leaf hash)` (strictly ascending) and a
+/// multiproof, and returns each leaf's RFC 6962 audit path (leaf sibling first), as
+/// [`inclusion_proof`] would give it.
+pub fn multiproof_paths(
+    size: u64,
+    leaves: &[(u64, Hash)],
+    nodes: &[Hash],
+) -> Result<(Hash, Vec<Vec<Hash>>), LedgerError> {
+    check_leaf_order(leaves.iter().map(|(i, _)| *i), size)?;
+    if leaves.is_empty() {
+        return Err(LedgerError::BadInclusionProof("a multiproof proves at least one leaf"));
+    }
+    struct Walk<'a> {
+        leaves: &'a [(u64, Hash)],
+        nodes: std::slice::Iter<'a, Hash>,
+        paths: Vec<Vec<Hash>>,
+    }
+    impl Walk<'_> {
+        /// `MTH(D[lo:hi])`, where `first..first+count` are the proven leaves inside the range.
+        fn hash(&mut self, lo: u64, hi: u64, first: usize, count: usize) -> Result<Hash, LedgerError> {
+            if count == 0 {
+                return self.nodes.next().copied().ok_or(LedgerError::BadInclusionProof("the multiproof is too short"));
+            }
+            if hi - lo == 1 {
+                return self
+                    .leaves
+                    .get(first)
+                    .map(|(_, h)| *h)
+                    .ok_or(LedgerError::BadInclusionProof("a leaf is missing"));
+            }
+            let mid = lo + split_point(hi - lo);
+            let ours = self.leaves.get(first..first + count).unwrap_or_default();
+            let left = ours.partition_point(|(i, _)| *i < mid);
+            let l = self.hash(lo, mid, first, left)?;
+            let r = self.hash(mid, hi, first + left, count - left)?;
+            for (n, path) in self.paths.iter_mut().enumerate().skip(first).take(count) {
+                path.push(if n < first + left { r } else { l });
+            }
+            Ok(node_hash(&l, &r))
+        }
+    }
+    let mut w = Walk { leaves, nodes: nodes.iter(), paths: vec![Vec::new(); leaves.len()] };
+    let root = w.hash(0, size, 0, leaves.len())?;
+    if w.nodes.next().is_some() {
+        return Err(LedgerError::BadInclusionProof("the multiproof is too long"));
+    }
+    Ok((root, w.paths))
+}
+
+/// Verifies a multiproof: the proven leaves `(index, leaf hash)` (strictly ascending) and the
+/// nodes give `root`. Costs one hash per internal node on the leaves' paths.
+pub fn verify_multiproof(size: u64, leaves: &[(u64, Hash)], nodes: &[Hash], root: &Hash) -> Result<(), LedgerError> {
+    check_leaf_order(leaves.iter().map(|(i, _)| *i), size)?;
+    struct Walk<'a> {
+        nodes: std::slice::Iter<'a, Hash>,
+    }
+    impl Walk<'_> {
+        fn hash(&mut self, lo: u64, hi: u64, leaves: &[(u64, Hash)]) -> Result<Hash, LedgerError> {
+            if leaves.is_empty() {
+                return self.nodes.next().copied().ok_or(LedgerError::BadInclusionProof("the multiproof is too short"));
+            }
+            if hi - lo == 1 {
+                return leaves.first().map(|(_, h)| *h).ok_or(LedgerError::BadInclusionProof("a leaf is missing"));
+            }
+            let mid = lo + split_point(hi - lo);
+            let (left, right) = leaves.split_at(leaves.partition_point(|(i, _)| *i < mid));
+            let l = self.hash(lo, mid, left)?;
+            let r = self.hash(mid, hi, right)?;
+            Ok(node_hash(&l, &r))
+        }
+    }
+    if leaves.is_empty() {
+        return Err(LedgerError::BadInclusionProof("a multiproof proves at least one leaf"));
+    }
+    let mut w = Walk { nodes: nodes.iter() };
+    let got = w.hash(0, size, leaves)?;
+    if w.nodes.next().is_some() {
+        return Err(LedgerError::BadInclusionProof("the multiproof is too long"));
+    }
+    if got != *root {
+        return Err(LedgerError::BadInclusionProof("the computed root differs"));
+    }
+    Ok(())
+}
+
 /// Verifies a consistency proof as RFC 9162 §2.1.4.2 specifies.
 pub fn verify_consistency(
     old: u64,

@@ -228,3 +228,65 @@ fn random_proofs_in_a_large_log_verify() {
         }
     }
 }
+
+/// Every subset pattern of a few sizes: the multiproof recovers each leaf's RFC 6962 path,
+/// verifies, reads only what `multiproof_reads` announced, and fails when a node, a leaf or
+/// the set of leaves is changed.
+#[test]
+fn multiproofs_recover_every_audit_path_and_reject_changes() {
+    use custos_ledger::tree::{multiproof, multiproof_paths, multiproof_reads, verify_multiproof};
+    let (store, e, roots) = fixture();
+    let mut rng = SplitMix64::new(7);
+    for n in 1..=N {
+        let root = roots[n as usize];
+        for trial in 0..24u64 {
+            // Dense, sparse, single, and everything.
+            let chosen: Vec<u64> = match trial {
+                0 => (0..n).collect(),
+                1 => vec![n - 1],
+                2 => vec![0],
+                _ => (0..n).filter(|_| rng.next_u64() % (1 + trial % 5) == 0).collect(),
+            };
+            if chosen.is_empty() {
+                continue;
+            }
+            let nodes = multiproof(&store.at(n), &chosen, n).unwrap();
+            assert!(multiproof_reads(&chosen, n).unwrap().len() >= nodes.len());
+            let leaves: Vec<(u64, Hash)> = chosen.iter().map(|&i| (i, leaf_hash(&e[i as usize]))).collect();
+            verify_multiproof(n, &leaves, &nodes, &root).unwrap();
+            let (got_root, paths) = multiproof_paths(n, &leaves, &nodes).unwrap();
+            assert_eq!(got_root, root);
+            for ((i, leaf), p) in leaves.iter().zip(&paths) {
+                assert_eq!(p, &path(*i as usize, &e[..n as usize]), "PATH({i}, D[{n}]) from the multiproof");
+                verify_inclusion(*i, n, leaf, p, &root).unwrap();
+            }
+            // Changes are caught.
+            for k in 0..nodes.len() {
+                let mut bad = nodes.clone();
+                bad[k] = flip(&bad[k], (rng.next_u64() % 256) as usize);
+                assert!(verify_multiproof(n, &leaves, &bad, &root).is_err(), "node {k} of n={n}");
+            }
+            let mut bad = leaves.clone();
+            let at = (rng.next_u64() % bad.len() as u64) as usize;
+            bad[at].1 = flip(&bad[at].1, 3);
+            assert!(verify_multiproof(n, &bad, &nodes, &root).is_err());
+            if leaves.len() > 1 {
+                // A leaf dropped from the set no longer fits the proof's shape.
+                let fewer = [&leaves[..at], &leaves[at + 1..]].concat();
+                assert!(verify_multiproof(n, &fewer, &nodes, &root).is_err());
+            }
+            let mut longer = nodes.clone();
+            longer.push(root);
+            assert!(verify_multiproof(n, &leaves, &longer, &root).is_err());
+            if !nodes.is_empty() {
+                assert!(verify_multiproof(n, &leaves, &nodes[1..], &root).is_err());
+            }
+        }
+    }
+    // Unsorted, repeated, or out-of-range leaves are refused before any hashing.
+    let l = |i| (i, leaf_hash(&e[i as usize]));
+    assert!(verify_multiproof(8, &[l(3), l(2)], &[], &roots[8]).is_err());
+    assert!(verify_multiproof(8, &[l(2), l(2)], &[], &roots[8]).is_err());
+    assert!(verify_multiproof(8, &[l(9)], &[], &roots[8]).is_err());
+    assert!(verify_multiproof(8, &[], &[roots[8]], &roots[8]).is_err());
+}
