@@ -135,6 +135,11 @@ pub trait Store: Send + Sync {
     /// The inclusion proof of entry `index` in the tree of `size` entries.
     async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError>;
 
+    /// One multi-leaf inclusion proof ([`custos_ledger::tree::multiproof`]) for the entries at
+    /// `indices` (strictly ascending) in the tree of `size` entries: what an export of many
+    /// events carries instead of one audit path each.
+    async fn multiproof(&self, indices: Vec<u64>, size: u64) -> Result<Vec<Hash>, StoreError>;
+
     /// The consistency proof from the tree of `old` entries to the tree of `new` entries.
     async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError>;
 
@@ -190,6 +195,15 @@ pub trait RegistryStore: Store {
         after: Option<u64>,
         limit: u32,
     ) -> Result<Vec<(u64, Event)>, StoreError>;
+
+    /// The same events as [`RegistryStore::agent_history`], as the stored entry bytes, not
+    /// parsed: for exports that carry the entries verbatim and parse them once themselves.
+    async fn agent_entries(
+        &self,
+        id: &AgentId,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 
     /// Credentials of one agent (or of every agent), each with its SHA-256 in hex.
     async fn credentials(&self, agent: Option<&AgentId>) -> Result<Vec<(Credential, String)>, StoreError>;

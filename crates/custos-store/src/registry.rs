@@ -260,6 +260,22 @@ pub(crate) fn history(
     after: Option<u64>,
     limit: u32,
 ) -> Result<Vec<(u64, Event)>, StoreError> {
+    history_entries(conn, id, after, limit)?
+        .into_iter()
+        .map(|(index, bytes)| {
+            let event = Entry::parse(&bytes).map_err(|e| StoreError::Corrupt { index, why: e.to_string() })?;
+            Ok((index, event))
+        })
+        .collect()
+}
+
+/// The stored bytes of the events about one agent after index `after`, oldest first.
+pub(crate) fn history_entries(
+    conn: &Connection,
+    id: &AgentId,
+    after: Option<u64>,
+    limit: u32,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
     let after = after.map(|a| a.min(i64::MAX as u64) as i64).unwrap_or(-1);
     let mut stmt = conn.prepare_cached(
         "SELECT a.idx, e.data FROM agent_events a JOIN entries e ON e.idx = a.idx \
@@ -268,13 +284,7 @@ pub(crate) fn history(
     let rows = stmt.query_map(params![id.as_str(), after, i64::from(limit)], |r| {
         Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
     })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (index, bytes) = row?;
-        let event = Entry::parse(&bytes).map_err(|e| StoreError::Corrupt { index, why: e.to_string() })?;
-        out.push((index, event));
-    }
-    Ok(out)
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 fn opt_ts(v: Option<String>) -> rusqlite::Result<Option<Timestamp>> {

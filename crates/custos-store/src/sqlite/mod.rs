@@ -9,6 +9,7 @@ mod schema;
 mod writer;
 
 use std::{
+    collections::HashMap,
     fs::{File, OpenOptions},
     io::{Read, Write},
     path::{Path, PathBuf},
@@ -74,6 +75,68 @@ impl HashReader for DbHashReader<'_> {
         let bytes =
             blob.get(at..at + Hash::LEN).ok_or_else(|| missing(format!("entry {entry} stored too few hashes")))?;
         Hash::from_slice(bytes)
+    }
+}
+
+/// Stored hashes fetched ahead for one multiproof. A proof over many leaves reads up to
+/// millions of hashes; one point query each would dominate an export, so the rows it needs
+/// (known in advance from [`tree::multiproof_reads`], in ascending order) are read in a few
+/// range scans, each spanning rows that lie close together.
+struct PrefetchedHashes {
+    hashes: HashMap<(u8, u64), Hash>,
+}
+
+impl PrefetchedHashes {
+    /// Rows further apart than this start a new range scan rather than read the rows between.
+    const GAP: u64 = 64;
+
+    fn fetch(conn: &Connection, reads: &[(u8, u64)]) -> Result<Self, StoreError> {
+        let row_of = |&(level, index): &(u8, u64)| ((index + 1) << level) - 1;
+        let mut wanted: HashMap<u64, Vec<u8>> = HashMap::with_capacity(reads.len());
+        for r in reads {
+            wanted.entry(row_of(r)).or_default().push(r.0);
+        }
+        let mut rows: Vec<u64> = wanted.keys().copied().collect();
+        rows.sort_unstable();
+        let mut stmt = conn.prepare_cached("SELECT idx, hashes FROM tree_hashes WHERE idx >= ?1 AND idx <= ?2")?;
+        let mut hashes = HashMap::with_capacity(reads.len());
+        let mut at = 0;
+        while let Some(&first) = rows.get(at) {
+            let mut last = first;
+            let mut end = at + 1;
+            while let Some(&next) = rows.get(end)
+                && next - last <= Self::GAP
+            {
+                last = next;
+                end += 1;
+            }
+            let mut scan = stmt.query([first as i64, last as i64])?;
+            while let Some(row) = scan.next()? {
+                let idx = row.get::<_, i64>(0)? as u64;
+                let Some(levels) = wanted.get(&idx) else { continue };
+                let blob = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+                for &level in levels {
+                    let at = usize::from(level) * Hash::LEN;
+                    let bytes = blob.get(at..at + Hash::LEN).ok_or_else(|| StoreError::Corrupt {
+                        index: idx,
+                        why: format!("no level-{level} hash stored"),
+                    })?;
+                    hashes.insert((level, ((idx + 1) >> level) - 1), Hash::from_slice(bytes)?);
+                }
+            }
+            at = end;
+        }
+        Ok(Self { hashes })
+    }
+}
+
+impl HashReader for PrefetchedHashes {
+    fn hash(&self, level: u8, index: u64) -> Result<Hash, LedgerError> {
+        self.hashes.get(&(level, index)).copied().ok_or_else(|| LedgerError::MissingHash {
+            level,
+            index,
+            why: "not among the prefetched hashes".into(),
+        })
     }
 }
 
@@ -450,6 +513,16 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn multiproof(&self, indices: Vec<u64>, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.read(move |c| {
+            check_tree_size(c, size)?;
+            let reads = tree::multiproof_reads(&indices, size)?;
+            let reader = PrefetchedHashes::fetch(c, &reads)?;
+            Ok(tree::multiproof(&reader, &indices, size)?)
+        })
+        .await
+    }
+
     async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
         self.read(move |c| {
             check_tree_size(c, new)?;
@@ -519,6 +592,16 @@ impl RegistryStore for SqliteStore {
     ) -> Result<Vec<(u64, Event)>, StoreError> {
         let id = id.clone();
         self.read(move |c| crate::registry::history(c, &id, after, limit)).await
+    }
+
+    async fn agent_entries(
+        &self,
+        id: &custos_core::AgentId,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let id = id.clone();
+        self.read(move |c| crate::registry::history_entries(c, &id, after, limit)).await
     }
 
     async fn credentials(
