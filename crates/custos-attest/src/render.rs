@@ -57,11 +57,7 @@ fn exported_at(bundle: &Bundle) -> Timestamp {
 /// registration) and the export.
 fn window_times(bundle: &Bundle, events: &[(u64, Event)]) -> (Timestamp, Timestamp) {
     let p = &bundle.statement.predicate;
-    let from = p
-        .window
-        .from_time
-        .or_else(|| events.first().map(|(_, e)| e.ts))
-        .unwrap_or(p.agent.record.registered_at);
+    let from = p.window.from_time.or_else(|| events.first().map(|(_, e)| e.ts)).unwrap_or(p.agent.record.registered_at);
     let to = p.window.to_time.unwrap_or_else(|| exported_at(bundle));
     (from, to)
 }
@@ -91,11 +87,19 @@ pub fn summary(e: &EventRef) -> String {
             why = because(d),
         ),
         EventKind::AgentDiscovered => {
-            format!("discovered by a scan: {} ({}) at {}", field(d, "kind"), field(d, "framework"), field(d, "location"))
+            format!(
+                "discovered by a scan: {} ({}) at {}",
+                field(d, "kind"),
+                field(d, "framework"),
+                field(d, "location")
+            )
         }
         EventKind::AgentUpdated => {
-            let fields: Vec<&str> =
-                d.get("changes").and_then(Value::as_object).map(|c| c.keys().map(String::as_str).collect()).unwrap_or_default();
+            let fields: Vec<&str> = d
+                .get("changes")
+                .and_then(Value::as_object)
+                .map(|c| c.keys().map(String::as_str).collect())
+                .unwrap_or_default();
             let what = if fields.is_empty() { "nothing".to_string() } else { fields.join(", ") };
             format!("updated {what}{}", because(d))
         }
@@ -132,7 +136,9 @@ pub fn summary(e: &EventRef) -> String {
             d.get("from_index").and_then(Value::as_u64).unwrap_or(0),
             d.get("to_index").and_then(Value::as_u64).unwrap_or(0),
         ),
-        EventKind::PolicyApplied => format!("policy {} applied", text(d, "policy").or(text(d, "name")).unwrap_or("unknown")),
+        EventKind::PolicyApplied => {
+            format!("policy {} applied", text(d, "policy").or(text(d, "name")).unwrap_or("unknown"))
+        }
         _ => String::new(),
     }
 }
@@ -191,7 +197,13 @@ fn finding(e: &EventRef) -> Finding {
             (
                 format!("dlp:{}", field(d, "rule")),
                 severity,
-                format!("{} in the {} of {}.{}: {action}", field(d, "rule"), field(d, "direction"), field(d, "server"), field(d, "tool")),
+                format!(
+                    "{} in the {} of {}.{}: {action}",
+                    field(d, "rule"),
+                    field(d, "direction"),
+                    field(d, "server"),
+                    field(d, "tool")
+                ),
             )
         }
         _ => (e.kind.as_str().to_string(), Severity::Info, String::new()),
@@ -377,8 +389,12 @@ pub fn oscal_of_bundle(bundle: &Bundle, cat: &ControlCatalogue) -> serde_json::V
     let p = &bundle.statement.predicate;
     let events = evidence_events(p);
     let (from, to) = window_times(bundle, &events);
-    let mut meta =
-        OscalMeta::new(oscal_seed(bundle), &format!("agent {}", p.agent.record.id), from.as_jiff(), exported_at(bundle).as_jiff());
+    let mut meta = OscalMeta::new(
+        oscal_seed(bundle),
+        &format!("agent {}", p.agent.record.id),
+        from.as_jiff(),
+        exported_at(bundle).as_jiff(),
+    );
     meta.end = Some(to.as_jiff());
     assessment_results(cat, &coverage_of(&p.controls), meta)
 }

@@ -2,8 +2,9 @@
 //! [`oscal_of_bundle`], on a real ledger with every kind of event the report summarises.
 
 use custos_attest::{
-    AttestOptions, Bundle, ControlCatalogue, WindowRequest, attest, coverage_fn, dsse::keyid, oscal_of_bundle,
-    render_html,
+    AttestOptions, Bundle, ControlCatalogue, WindowRequest, attest, coverage_fn,
+    dsse::keyid,
+    oscal_of_bundle, render_html,
     report::{CoverageStatus, ProbeOutcome, Severity},
     report_data,
 };
@@ -76,7 +77,11 @@ fn bundle(cat: &ControlCatalogue) -> (tempfile::TempDir, Bundle, Bundle) {
             json!({"op": "approve", "from": "registered", "to": "active", "reason": "reviewed"}),
             "2026-03-01T10:00:00Z",
         ),
-        raw(EventKind::PolicyApplied, json!({"policy": "refund-limits", "sha256": "ab".repeat(32)}), "2026-03-01T10:30:00Z"),
+        raw(
+            EventKind::PolicyApplied,
+            json!({"policy": "refund-limits", "sha256": "ab".repeat(32)}),
+            "2026-03-01T10:30:00Z",
+        ),
         raw(
             EventKind::GatewayFirstUse,
             json!({"server": "payments", "tool": "refund", "decision": "allow"}),
@@ -160,8 +165,9 @@ fn bundle(cat: &ControlCatalogue) -> (tempfile::TempDir, Bundle, Bundle) {
         }
         let opts = AttestOptions { controls: Some(&controls) };
         let first = attest(&store, &signer(), &bot(), WindowRequest::default(), None, opts).await.unwrap();
-        let second =
-            attest(&store, &signer(), &bot(), WindowRequest::default(), Some(&first.as_previous()), opts).await.unwrap();
+        let second = attest(&store, &signer(), &bot(), WindowRequest::default(), Some(&first.as_previous()), opts)
+            .await
+            .unwrap();
         store.close().await.unwrap();
         (first, second)
     });
@@ -208,7 +214,11 @@ fn a_bundle_becomes_the_report_it_summarises() {
     let findings: Vec<(&str, Severity)> = r.findings.iter().map(|f| (f.finding_type.as_str(), f.severity)).collect();
     assert_eq!(
         findings,
-        [("tool:poisoning", Severity::Critical), ("dlp:aws-key", Severity::High), ("discovery:drifted", Severity::Medium)]
+        [
+            ("tool:poisoning", Severity::Critical),
+            ("dlp:aws-key", Severity::High),
+            ("discovery:drifted", Severity::Medium)
+        ]
     );
     assert!(r.findings[0].summary.contains("quarantined"), "{:?}", r.findings[0]);
 
@@ -217,7 +227,10 @@ fn a_bundle_becomes_the_report_it_summarises() {
     assert_eq!(r.probes[0].probe, "prompt-injection/email");
     assert_eq!(r.recertifications.len(), 1);
     let rc = &r.recertifications[0];
-    assert_eq!((rc.reviewer.as_str(), rc.decision.as_str(), rc.note.as_str()), ("carol", "recertified", "still needed"));
+    assert_eq!(
+        (rc.reviewer.as_str(), rc.decision.as_str(), rc.note.as_str()),
+        ("carol", "recertified", "still needed")
+    );
     assert_eq!(rc.next_due, Some("2026-06-01T00:00:00Z".parse::<Timestamp>().unwrap()));
 
     // Coverage is the predicate's, with frameworks named as people know them.

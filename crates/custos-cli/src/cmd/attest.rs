@@ -67,7 +67,9 @@ pub async fn attest(cli: &Cli, args: &AttestArgs) -> CliResult<Code> {
         return Err(CliError::input(anyhow!("--format oscal|html reports on one agent: use --agent, not --all")));
     }
     if args.bundle.is_some() && args.format == AttestFormat::Bundle {
-        return Err(CliError::input(anyhow!("--bundle keeps the bundle beside a report: use it with --format oscal|html")));
+        return Err(CliError::input(anyhow!(
+            "--bundle keeps the bundle beside a report: use it with --format oscal|html"
+        )));
     }
     let previous: Option<PreviousExport> = match &args.previous {
         Some(p) => Some(
@@ -83,14 +85,17 @@ pub async fn attest(cli: &Cli, args: &AttestArgs) -> CliResult<Code> {
     let file = config::load(cli)?;
     let signer = dir.signer()?;
     let store = SqliteStore::open(&dir.db(), dir.signer()?, config::store_options(cli, &file))?;
-    let window = WindowRequest { from_index: args.from_index, to_index: args.to_index, from_time: args.from, to_time: args.to };
+    let window =
+        WindowRequest { from_index: args.from_index, to_index: args.to_index, from_time: args.from, to_time: args.to };
     let made = match &agent {
         Some(agent) => custos_attest::attest(&store, &signer, agent, window, previous.as_ref(), options)
             .await
             .map(|b| vec![b])
             .map_err(|e| CliError::input(anyhow!("{e}"))),
         None => match attestable(&store).await {
-            Ok(agents) if agents.is_empty() => Err(CliError::input(anyhow!("--all: the registry has no agent to attest"))),
+            Ok(agents) if agents.is_empty() => {
+                Err(CliError::input(anyhow!("--all: the registry has no agent to attest")))
+            }
             Ok(agents) => custos_attest::attest_many(&store, &signer, &agents, window, &BTreeMap::new(), options)
                 .await
                 .map_err(|e| CliError::input(anyhow!("{e}"))),

@@ -101,9 +101,7 @@ fn a_time_window_leaves_out_events_outside_it() {
     l.run(&["agent", "register", "ops/bot", "--env", "dev", "--owner", "alice"]).ok();
     l.run(&["agent", "approve", "ops/bot"]).ok();
     let events = l.events();
-    let ts = |kind: &str| {
-        events.iter().rev().find(|e| e["kind"] == kind).unwrap()["ts"].as_str().unwrap().to_string()
-    };
+    let ts = |kind: &str| events.iter().rev().find(|e| e["kind"] == kind).unwrap()["ts"].as_str().unwrap().to_string();
     let registered = ts("agent.registered");
     let approved = ts("agent.state_changed");
     let statement = |args: &[&str]| {
@@ -114,7 +112,12 @@ fn a_time_window_leaves_out_events_outside_it() {
         serde_json::from_slice::<serde_json::Value>(&payload).unwrap()
     };
     let kinds = |s: &serde_json::Value| -> Vec<String> {
-        s["predicate"]["lifecycle"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect()
+        s["predicate"]["lifecycle"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_string())
+            .collect()
     };
     let whole = statement(&[]);
     assert_eq!(whole["predicate"]["evidence"]["range"]["count"], 2, "{whole:#}");
@@ -191,7 +194,8 @@ fn the_inventory_lists_every_agent() {
     let size = l.size();
     let bom = l.run(&["inventory", "--format", "cyclonedx"]).ok().json();
     assert_eq!(bom["bomFormat"], "CycloneDX");
-    let refs: Vec<&str> = bom["components"].as_array().unwrap().iter().map(|c| c["bom-ref"].as_str().unwrap()).collect();
+    let refs: Vec<&str> =
+        bom["components"].as_array().unwrap().iter().map(|c| c["bom-ref"].as_str().unwrap()).collect();
     assert_eq!(refs, ["agent:ops/bot", "agent:pay/refunds"]);
 
     let file = out_path(&l, "inventory.json");
