@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Writes the OSCAL document of the `controls` integration test (CUSTOS_WRITE_OSCAL set) and
-# checks it with compliance-trestle: the real document must pass, the two broken on purpose
-# (an official label `GOVERN 1.6` as control id, no import-ap) must fail.
+# Writes the OSCAL document of the `controls` integration test (CUSTOS_WRITE_OSCAL set) and the
+# one `custos attest --format oscal` writes on a fresh data dir, and checks them with
+# compliance-trestle: the real documents must pass, the two broken on purpose (an official label
+# `GOVERN 1.6` as control id, no import-ap) must fail.
 # Usage: run_oscal.sh [DIR] [VENV]   (CARGO_TARGET_DIR is honoured)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,3 +17,13 @@ for broken in "$dir/broken-label-id.json" "$dir/broken-no-import-ap.json"; do
 	fi
 	echo "$broken: rejected, as it should be"
 done
+
+# The CLI's own path: `custos attest --format oscal` on a fresh data dir must validate too.
+cargo build -q -p custos-cli --bin custos
+custos="${CARGO_TARGET_DIR:-$here/../../target}/debug/custos"
+data="$dir/cli-data"
+"$custos" --data-dir "$data" init --origin interop.custos/oscal >/dev/null
+"$custos" --data-dir "$data" agent register ops/bot --env dev --owner alice >/dev/null
+"$custos" --data-dir "$data" agent approve ops/bot >/dev/null
+"$custos" --data-dir "$data" attest --agent ops/bot --format oscal -o "$dir/cli-assessment-results.json"
+"$here/validate_oscal.sh" "$dir/cli-assessment-results.json" "$venv"

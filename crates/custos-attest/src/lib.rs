@@ -27,3 +27,7 @@ pub mod report;
 pub use html::render_html;
 pub use inventory::{InventoryExtra, ToolActivity, inventory_cyclonedx, inventory_json};
 pub use report::ReportData;
+pub mod render;
+
+pub use controls::{coverage_fn, coverage_of};
+pub use render::{RenderError, oscal_of_bundle, report_data};

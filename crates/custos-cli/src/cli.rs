@@ -86,6 +86,9 @@ pub enum Command {
     /// Compliance controls and what in the ledger evidences them.
     #[command(subcommand)]
     Controls(ControlsCommand),
+    /// The whole estate: every agent in the registry and the tools the gateway saw them call,
+    /// as CycloneDX or JSON (read-only: works beside a running `custos up`).
+    Inventory(InventoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -135,22 +138,74 @@ pub struct DiscoverArgs {
     pub output: Option<std::path::PathBuf>,
 }
 
+/// What `custos attest` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttestFormat {
+    /// The signed bundle (DSSE envelope), or JSON Lines of them with `--all`.
+    Bundle,
+    /// OSCAL assessment-results of the bundle's control coverage.
+    Oscal,
+    /// A self-contained HTML report of the bundle.
+    Html,
+}
+
+/// An RFC 3339 time, as `--from`/`--to` take it.
+fn parse_time(s: &str) -> Result<custos_core::Timestamp, String> {
+    s.parse().map_err(|_| format!("`{s}` is not an RFC 3339 time (e.g. 2026-01-02T03:04:05Z)"))
+}
+
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["agent", "all"])))]
 pub struct AttestArgs {
     /// The agent whose evidence to export, e.g. `payments/refund-bot`.
     #[arg(long)]
-    pub agent: String,
+    pub agent: Option<String>,
+    /// One bundle per registered agent (every state but `discovered`), as JSON Lines
+    /// (`.intoto.jsonl`, one envelope per line), all under one checkpoint.
+    #[arg(long)]
+    pub all: bool,
     /// The first ledger index of the window (default: the agent's first event).
     #[arg(long)]
     pub from_index: Option<u64>,
     /// The last ledger index of the window (default: now).
     #[arg(long)]
     pub to_index: Option<u64>,
+    /// Only events at or after this time (RFC 3339, e.g. `2026-01-01T00:00:00Z`).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub from: Option<custos_core::Timestamp>,
+    /// Only events at or before this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub to: Option<custos_core::Timestamp>,
     /// The previous bundle for this agent: the new one then carries a consistency proof from
     /// its checkpoint, so an auditor sees nothing was dropped between the two.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "all")]
     pub previous: Option<std::path::PathBuf>,
-    /// Write the bundle here (default: standard output).
+    /// What to write: the bundle, OSCAL assessment-results, or an HTML report. The bundle is
+    /// made and anchored in the ledger whatever the format.
+    #[arg(long, value_enum, default_value_t = AttestFormat::Bundle)]
+    pub format: AttestFormat,
+    /// With `--format oscal|html`: also keep the signed bundle in this file.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<std::path::PathBuf>,
+    /// Write the output here (default: standard output).
+    #[arg(short = 'o', long)]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// What `custos inventory` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InventoryFormat {
+    /// A CycloneDX 1.6 JSON BOM.
+    Cyclonedx,
+    /// custos's own JSON: records, tools, a summary.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    #[arg(long, value_enum, default_value_t = InventoryFormat::Cyclonedx)]
+    pub format: InventoryFormat,
+    /// Write the inventory here (default: standard output).
     #[arg(short = 'o', long)]
     pub output: Option<std::path::PathBuf>,
 }
@@ -173,7 +228,7 @@ pub struct CoverageArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyBundleArgs {
-    /// The bundle (a DSSE envelope as JSON).
+    /// The bundle (a DSSE envelope as JSON), or JSON Lines of them (`.intoto.jsonl`).
     pub file: std::path::PathBuf,
     /// The instance's verifier key (`name+hex+base64`); default: the data dir's.
     #[arg(long)]

@@ -11,3 +11,4 @@ mod bundle;
 mod controls;
 mod html;
 mod inventory;
+mod render;

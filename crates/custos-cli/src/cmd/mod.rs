@@ -33,6 +33,7 @@ pub fn run(cli: Cli) -> CliResult<Code> {
             Command::Attest(args) => attest::attest(&cli, args).await,
             Command::Verify(args) => attest::verify(&cli, args),
             Command::Controls(crate::cli::ControlsCommand::Coverage(args)) => attest::coverage(&cli, args).await,
+            Command::Inventory(args) => attest::inventory(&cli, args).await,
             Command::Approvals(cmd) => approvals::run(&cli, cmd).await,
             Command::Tools(cmd) => tools::run(&cli, cmd).await,
         }
