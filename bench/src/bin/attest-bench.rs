@@ -502,7 +502,9 @@ fn timed(mut cmd: Command, timeout: Duration, log: &Path) -> Result<Timed> {
         let stderr = fs::read_to_string(log.with_extension("err")).unwrap_or_default();
         let stdout = fs::read_to_string(log.with_extension("out")).unwrap_or_default();
         let why = if stderr.trim().is_empty() { stdout } else { stderr };
-        Status::Failed(format!("{status}: {}", why.trim().chars().take(300).collect::<String>()))
+        // The first line says why (a panic's backtrace, if any, follows it).
+        let first = why.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no output");
+        Status::Failed(format!("{status}: {}", first.chars().take(300).collect::<String>()))
     };
     Ok(Timed { secs, status, peak_rss_kb: peak })
 }
