@@ -333,12 +333,10 @@ func checkConsistency(vkey, oldPath, newPath, proofPath string) (string, error) 
 	return fmt.Sprintf("consistency %d -> %d (%d proof hashes)", oldC.tree.N, newC.tree.N, len(f.Proof)), nil
 }
 
-// provenEntry is one entry of a bundle's evidence with its inclusion proof.
+// provenEntry is one entry of a bundle's evidence; the bundle's multiproof proves it.
 type provenEntry struct {
-	Index     *int64           `json:"index"`
-	LeafHash  *tlog.Hash       `json:"leaf_hash"`
-	Entry     *string          `json:"entry"`
-	Inclusion tlog.RecordProof `json:"inclusion"`
+	Index *int64  `json:"index"`
+	Entry *string `json:"entry"`
 }
 
 // bundleStatement is the part of a custos evidence statement this check reads.
@@ -349,6 +347,7 @@ type bundleStatement struct {
 			Checkpoint string        `json:"checkpoint"`
 			Events     []provenEntry `json:"events"`
 			Anchor     provenEntry   `json:"anchor"`
+			Proof      []tlog.Hash   `json:"proof"`
 			Previous   *struct {
 				Checkpoint  string         `json:"checkpoint"`
 				Consistency tlog.TreeProof `json:"consistency"`
@@ -366,16 +365,94 @@ func decodeB64(s string) ([]byte, error) {
 	return nil, errors.New("payload is not base64")
 }
 
-func checkProven(what string, p provenEntry, c checkpoint) error {
-	if p.Index == nil || p.LeafHash == nil || p.Entry == nil {
-		return fmt.Errorf("%s: index, leaf_hash and entry are required", what)
+type provenLeaf struct {
+	index int64
+	hash  tlog.Hash
+}
+
+// multiproofWalk recovers every proven leaf's RFC 6962 audit path from a custos multiproof:
+// the hashes of the maximal subtrees holding none of the leaves, in the order a left-to-right
+// walk of the tree meets them. The paths are then checked with tlog.CheckRecord, so this
+// program trusts nothing of custos's own proof code.
+type multiproofWalk struct {
+	leaves []provenLeaf
+	nodes  []tlog.Hash
+	next   int
+	paths  []tlog.RecordProof
+}
+
+func splitPoint(n int64) int64 {
+	k := int64(1)
+	for k<<1 < n {
+		k <<= 1
 	}
-	leaf := tlog.RecordHash([]byte(*p.Entry))
-	if leaf != *p.LeafHash {
-		return fmt.Errorf("%s (index %d): leaf hash %s does not match the entry (%s)", what, *p.Index, p.LeafHash, leaf)
+	return k
+}
+
+func (w *multiproofWalk) hash(lo, hi int64, first, count int) (tlog.Hash, error) {
+	if count == 0 {
+		if w.next >= len(w.nodes) {
+			return tlog.Hash{}, errors.New("the multiproof is too short")
+		}
+		h := w.nodes[w.next]
+		w.next++
+		return h, nil
 	}
-	if err := tlog.CheckRecord(p.Inclusion, c.tree.N, c.tree.Hash, *p.Index, leaf); err != nil {
-		return fmt.Errorf("%s (index %d) in tree %d: %v", what, *p.Index, c.tree.N, err)
+	if hi-lo == 1 {
+		return w.leaves[first].hash, nil
+	}
+	mid := lo + splitPoint(hi-lo)
+	left := 0
+	for left < count && w.leaves[first+left].index < mid {
+		left++
+	}
+	l, err := w.hash(lo, mid, first, left)
+	if err != nil {
+		return tlog.Hash{}, err
+	}
+	r, err := w.hash(mid, hi, first+left, count-left)
+	if err != nil {
+		return tlog.Hash{}, err
+	}
+	for i := first; i < first+count; i++ {
+		if i < first+left {
+			w.paths[i] = append(w.paths[i], r)
+		} else {
+			w.paths[i] = append(w.paths[i], l)
+		}
+	}
+	return tlog.NodeHash(l, r), nil
+}
+
+// checkMultiproof checks every entry (events, then the anchor) with its recovered audit path.
+func checkMultiproof(entries []provenEntry, nodes []tlog.Hash, c checkpoint) error {
+	leaves := make([]provenLeaf, 0, len(entries))
+	for i, p := range entries {
+		if p.Index == nil || p.Entry == nil {
+			return fmt.Errorf("entry %d: index and entry are required", i)
+		}
+		if *p.Index < 0 || *p.Index >= c.tree.N {
+			return fmt.Errorf("entry %d: index %d is outside tree %d", i, *p.Index, c.tree.N)
+		}
+		if len(leaves) > 0 && *p.Index <= leaves[len(leaves)-1].index {
+			return fmt.Errorf("entry %d: index %d is not in ascending order", i, *p.Index)
+		}
+		leaves = append(leaves, provenLeaf{*p.Index, tlog.RecordHash([]byte(*p.Entry))})
+	}
+	if len(leaves) == 0 {
+		return errors.New("nothing to prove")
+	}
+	w := &multiproofWalk{leaves: leaves, nodes: nodes, paths: make([]tlog.RecordProof, len(leaves))}
+	if _, err := w.hash(0, c.tree.N, 0, len(leaves)); err != nil {
+		return err
+	}
+	if w.next != len(nodes) {
+		return fmt.Errorf("the multiproof is too long: %d of %d hashes used", w.next, len(nodes))
+	}
+	for i, l := range leaves {
+		if err := tlog.CheckRecord(w.paths[i], c.tree.N, c.tree.Hash, l.index, l.hash); err != nil {
+			return fmt.Errorf("index %d in tree %d: %v", l.index, c.tree.N, err)
+		}
 	}
 	return nil
 }
@@ -405,12 +482,7 @@ func checkBundle(vkey, path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("bundle checkpoint: %v", err)
 	}
-	for i, p := range ev.Events {
-		if err := checkProven(fmt.Sprintf("event %d", i), p, c); err != nil {
-			return "", fmt.Errorf("inclusion: %v", err)
-		}
-	}
-	if err := checkProven("anchor", ev.Anchor, c); err != nil {
+	if err := checkMultiproof(append(ev.Events, ev.Anchor), ev.Proof, c); err != nil {
 		return "", fmt.Errorf("inclusion: %v", err)
 	}
 	msg := fmt.Sprintf("bundle: %d events and the anchor proven in checkpoint %s", len(ev.Events), c)

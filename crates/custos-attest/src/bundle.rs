@@ -18,10 +18,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::{
+    controls::{ControlCatalogue, EvidenceIndex, Scope, coverage},
     dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE},
     statement::{
-        AgentSection, Evidence, GrantedScope, Owner, PREDICATE_TYPE, Predicate, Previous, ProvenEntry, Range,
-        STATEMENT_TYPE, Statement, Subject, Window, derive,
+        AgentSection, Derived, Deriver, EventRef, Evidence, GrantedScope, Owner, PREDICATE_TYPE, Predicate, Previous,
+        ProvenEntry, Range, STATEMENT_TYPE, Statement, Subject, Window,
     },
 };
 
@@ -46,20 +47,12 @@ pub struct PreviousExport {
     pub checkpoint_note: String,
 }
 
-/// Fills the predicate's `controls` from the agent's record and evidence events.
-pub type ControlsFn<'a> = &'a (dyn Fn(&Agent, &[(u64, Event)]) -> Vec<Value> + Send + Sync);
-
 /// Options beyond the required arguments.
-#[derive(Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct AttestOptions<'a> {
-    /// Control coverage; `controls` is an empty array without it.
-    pub controls: Option<ControlsFn<'a>>,
-}
-
-impl std::fmt::Debug for AttestOptions<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AttestOptions").field("controls", &self.controls.is_some()).finish()
-    }
+    /// The catalogue whose control coverage (over the bundle's own events: the agent's and
+    /// those naming no agent) fills `controls`; an empty array without it.
+    pub controls: Option<&'a ControlCatalogue>,
 }
 
 /// Why an export failed.
@@ -71,6 +64,8 @@ pub enum AttestError {
     BadWindow { from: u64, to: u64, size: u64 },
     #[error("the previous export's checkpoint is not usable: {0}")]
     BadPrevious(String),
+    #[error("ledger entry {index} cannot be exported: {why}")]
+    Corrupt { index: u64, why: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -125,13 +120,16 @@ pub fn record_digest(agent: &Agent) -> Result<String, CoreError> {
     Ok(hex::encode(Sha256::digest(canonical::to_vec(agent)?)))
 }
 
-/// Everything gathered for one agent before the checkpoint.
+/// Everything gathered for one agent before the checkpoint. The events are kept as their
+/// entry bytes only: they were summarised while read.
 struct Prepared {
     record: Agent,
     owner: Option<Owner>,
     window: Window,
-    events: Vec<(u64, Event)>,
-    entries: Vec<(u64, Entry, Hash)>,
+    /// Ledger index, entry text, leaf hash.
+    entries: Vec<(u64, String, Hash)>,
+    derived: (Derived, Vec<EventRef>),
+    controls: Vec<Value>,
     anchor: Event,
 }
 
@@ -140,40 +138,48 @@ async fn prepare(
     agent: &AgentId,
     window: &Window,
     previous_size: Option<u64>,
+    catalogue: Option<&ControlCatalogue>,
 ) -> Result<Prepared, AttestError> {
     let record = store.agent(agent).await?.ok_or_else(|| AttestError::UnknownAgent(agent.clone()))?;
     let owner = match &record.owner {
         Some(id) => Some(Owner { id: id.clone(), offboarded_at: store.offboarded_at(id).await? }),
         None => None,
     };
-    let mut events = Vec::new();
+    let mut entries = Vec::new();
+    let mut deriver = Deriver::default();
+    let mut index = EvidenceIndex::new(Scope::AgentAndInstance(agent.to_string()));
     let mut after = window.from_index.checked_sub(1);
     'pages: loop {
-        let page = store.agent_history(agent, after, PAGE).await?;
+        let page = store.agent_entries(agent, after, PAGE).await?;
         let full = page.len() == PAGE as usize;
-        for (index, event) in page {
-            if index > window.to_index {
+        for (at, bytes) in page {
+            if at > window.to_index {
                 break 'pages;
             }
-            after = Some(index);
-            if window.contains(index, event.ts) {
-                events.push((index, event));
+            after = Some(at);
+            // `Entry::parse` refuses any bytes that `Entry::from_event` would not write, so
+            // what the bundle carries is both the stored bytes and a valid event.
+            let event = Entry::parse(&bytes).map_err(|e| AttestError::Corrupt { index: at, why: e.to_string() })?;
+            if !window.contains(at, event.ts) {
+                continue;
             }
+            deriver.add(at, &event);
+            if catalogue.is_some() {
+                index.add_event(at, &event);
+            }
+            let leaf = leaf_hash(&bytes);
+            let text = String::from_utf8(bytes).map_err(|e| AttestError::Corrupt { index: at, why: e.to_string() })?;
+            entries.push((at, text, leaf));
         }
         if !full {
             break;
         }
     }
-    // `Entry::parse` (which the store's history read goes through) refuses any bytes that
-    // `Entry::from_event` would not write, so these are the stored bytes exactly.
-    let entries = events
-        .iter()
-        .map(|(i, e)| {
-            let entry = Entry::from_event(e)?;
-            let leaf = leaf_hash(entry.as_bytes());
-            Ok((*i, entry, leaf))
-        })
-        .collect::<Result<Vec<_>, CoreError>>()?;
+    // Serializing these plain structs cannot fail; an entry that somehow did is left out
+    // rather than failing the export (`controls` is informative).
+    let controls = catalogue
+        .map(|cat| coverage(cat, None, &index).iter().filter_map(|c| serde_json::to_value(c).ok()).collect())
+        .unwrap_or_default();
     let payload = AttestationExported {
         predicate_type: PREDICATE_TYPE.to_string(),
         from_index: window.from_index,
@@ -185,21 +191,11 @@ async fn prepare(
         previous_size,
     };
     let anchor = Event::new(Actor::system(), Some(agent.clone()), &payload)?;
-    Ok(Prepared { record, owner, window: window.clone(), events, entries, anchor })
+    Ok(Prepared { record, owner, window: window.clone(), entries, derived: deriver.finish(), controls, anchor })
 }
 
 fn b64(hashes: &[Hash]) -> Vec<String> {
     hashes.iter().map(Hash::to_base64).collect()
-}
-
-async fn proven(store: &impl RegistryStore, index: u64, entry: &Entry, size: u64) -> Result<ProvenEntry, AttestError> {
-    let proof = store.inclusion_proof(index, size).await?;
-    Ok(ProvenEntry {
-        index,
-        leaf_hash: leaf_hash(entry.as_bytes()).to_base64(),
-        entry: String::from_utf8_lossy(entry.as_bytes()).into_owned(),
-        inclusion: b64(&proof),
-    })
 }
 
 fn resolve(req: &WindowRequest, size: u64) -> Result<Window, AttestError> {
@@ -250,7 +246,7 @@ pub async fn attest_many(
     let mut prepared = Vec::with_capacity(agents.len());
     for agent in agents {
         let prev = previous.get(agent).map(|p| open_previous(p, signer)).transpose()?;
-        let p = prepare(store, agent, &window, prev.as_ref().map(|c| c.size)).await?;
+        let p = prepare(store, agent, &window, prev.as_ref().map(|c| c.size), options.controls).await?;
         prepared.push((p, previous.get(agent).zip(prev)));
     }
     // Queue every anchor before awaiting any, so they share a batch.
@@ -280,28 +276,28 @@ pub async fn attest_many(
             }
             None => None,
         };
-        let mut events = Vec::with_capacity(p.entries.len());
-        for (index, entry, _) in &p.entries {
-            events.push(proven(store, *index, entry, tree).await?);
-        }
         let anchor_entry = Entry::from_event(&p.anchor)?;
-        let anchor = proven(store, anchor_at, &anchor_entry, tree).await?;
+        let mut indices: Vec<u64> = p.entries.iter().map(|(i, _, _)| *i).collect();
+        indices.push(anchor_at);
+        let proof = store.multiproof(indices, tree).await?;
         let range = Range {
             from_index: p.window.from_index,
             to_index: p.window.to_index,
             count: p.entries.len() as u64,
             events_sha256: events_sha256(p.entries.iter().map(|(_, _, l)| l)),
         };
-        let (derived, applied) = derive(&p.events);
-        let controls = options.controls.map(|f| f(&p.record, &p.events)).unwrap_or_default();
+        let events = p.entries.into_iter().map(|(index, entry, _)| ProvenEntry { index, entry }).collect();
+        let anchor =
+            ProvenEntry { index: anchor_at, entry: String::from_utf8_lossy(anchor_entry.as_bytes()).into_owned() };
+        let (derived, applied) = p.derived;
         let digest = record_digest(&p.record)?;
         let predicate = Predicate {
             granted_scope: GrantedScope { current: p.record.granted_policy.clone(), applied },
             agent: AgentSection { record: p.record.clone(), owner: p.owner },
             window: p.window,
             derived,
-            controls,
-            evidence: Evidence { checkpoint: cp.note.clone(), events, range, anchor, previous },
+            controls: p.controls,
+            evidence: Evidence { checkpoint: cp.note.clone(), events, range, anchor, proof: b64(&proof), previous },
         };
         let statement = Statement {
             type_: STATEMENT_TYPE.to_string(),
@@ -312,7 +308,9 @@ pub async fn attest_many(
             predicate_type: PREDICATE_TYPE.to_string(),
             predicate,
         };
-        let body = canonical::to_vec(&statement)?;
+        // Plain serde_json, not the canonical form: DSSE signs the bytes as they are, and
+        // canonicalising a statement of a million entries would double the export's time.
+        let body = serde_json::to_vec(&statement)?;
         let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &body, signer)?;
         out.push(Bundle { envelope, statement });
     }

@@ -618,26 +618,6 @@ pub fn predicate_coverage(cat: &ControlCatalogue, evidence: &EvidenceIndex) -> P
     }
 }
 
-/// The control coverage a bundle embeds, for [`crate::AttestOptions::controls`]: every control
-/// of `cat` over the agent's events in the window, one [`ControlCoverage`] value each.
-///
-/// The scope is the agent and the instance: the events passed are already the agent's, and the
-/// few that name no agent (an owner's offboarding) are about it too, so none should be dropped.
-/// Coverage is therefore of the bundle's own evidence, which a reader can recount from it.
-pub fn coverage_fn(
-    cat: &ControlCatalogue,
-) -> impl Fn(&custos_core::registry::Agent, &[(u64, Event)]) -> Vec<serde_json::Value> + Send + Sync + '_ {
-    move |agent, events| {
-        let mut index = EvidenceIndex::new(Scope::AgentAndInstance(agent.id.to_string()));
-        for (i, e) in events {
-            index.add_event(*i, e);
-        }
-        // Serializing these plain structs cannot fail; a value that somehow did is left out
-        // rather than failing the whole export.
-        coverage(cat, None, &index).iter().filter_map(|c| serde_json::to_value(c).ok()).collect()
-    }
-}
-
 /// The coverage entries a predicate carries, read back (entries of another shape are skipped:
 /// `controls` is informative, and the verifier does not check it).
 pub fn coverage_of(controls: &[serde_json::Value]) -> Vec<ControlCoverage> {

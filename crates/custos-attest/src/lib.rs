@@ -29,5 +29,5 @@ pub use inventory::{InventoryExtra, ToolActivity, inventory_cyclonedx, inventory
 pub use report::ReportData;
 pub mod render;
 
-pub use controls::{coverage_fn, coverage_of};
+pub use controls::coverage_of;
 pub use render::{RenderError, oscal_of_bundle, report_data};

@@ -374,7 +374,7 @@ pub fn oscal_seed(bundle: &Bundle) -> [u8; 16] {
     }
     h.update(p.evidence.range.events_sha256.as_bytes());
     h.update([0]);
-    h.update(p.evidence.anchor.leaf_hash.as_bytes());
+    h.update(custos_ledger::hash::leaf_hash(p.evidence.anchor.entry.as_bytes()).to_base64().as_bytes());
     let d = h.finalize();
     let mut seed = [0u8; 16];
     for (dst, src) in seed.iter_mut().zip(d.iter()) {

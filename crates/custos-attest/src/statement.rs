@@ -183,22 +183,25 @@ pub struct Evidence {
     pub range: Range,
     /// The `attestation.exported` entry appended for this export before the checkpoint.
     pub anchor: ProvenEntry,
+    /// One multi-leaf inclusion proof of every event and the anchor against the checkpoint
+    /// (base64 hashes): the hashes of the maximal subtrees holding none of them, in the order
+    /// a left-to-right walk of the RFC 6962 tree meets them. Each entry's own audit path is
+    /// recovered from it (`custos_ledger::tree::multiproof_paths`); one path per event would
+    /// repeat the upper nodes for every event.
+    pub proof: Vec<String>,
     /// The previous export's checkpoint for the same scope and the consistency proof from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<Previous>,
 }
 
-/// A ledger entry with its inclusion proof.
+/// A ledger entry and where it is; [`Evidence::proof`] proves it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvenEntry {
     pub index: u64,
-    /// Base64 RFC 6962 leaf hash of the entry bytes.
-    pub leaf_hash: String,
-    /// The entry: its canonical JSON text, byte for byte as the ledger holds it.
+    /// The entry: its canonical JSON text, byte for byte as the ledger holds it (its RFC 6962
+    /// leaf hash is computed from these bytes).
     pub entry: String,
-    /// Base64 hashes, leaf sibling first, against the checkpoint's tree.
-    pub inclusion: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,12 +228,28 @@ fn str_field<'a>(data: &'a Map<String, Value>, key: &str) -> &'a str {
 
 /// Derives the summary sections and the `policy.applied` list from the agent's events.
 pub fn derive(events: &[(u64, Event)]) -> (Derived, Vec<EventRef>) {
-    use EventKind as K;
-    let mut d = Derived::default();
-    let mut applied = Vec::new();
-    let mut tools: BTreeMap<(String, String), ToolUse> = BTreeMap::new();
+    let mut d = Deriver::default();
     for (index, e) in events {
-        let index = *index;
+        d.add(*index, e);
+    }
+    d.finish()
+}
+
+/// [`derive`], one event at a time: an export of a million events summarises them as it reads
+/// them and keeps only the entry bytes.
+#[derive(Debug, Default)]
+pub struct Deriver {
+    d: Derived,
+    applied: Vec<EventRef>,
+    /// Server, then tool: looked up by `&str`, so a million calls of a few tools allocate
+    /// each key once.
+    tools: BTreeMap<String, BTreeMap<String, ToolUse>>,
+}
+
+impl Deriver {
+    pub fn add(&mut self, index: u64, e: &Event) {
+        use EventKind as K;
+        let d = &mut self.d;
         match e.kind {
             K::AgentDiscovered
             | K::AgentRegistered
@@ -241,24 +260,30 @@ pub fn derive(events: &[(u64, Event)]) -> (Derived, Vec<EventRef>) {
             | K::CredentialRevoked
             | K::OwnerOffboarded
             | K::AttestationExported => d.lifecycle.push(EventRef::of(index, e)),
-            K::PolicyApplied => applied.push(EventRef::of(index, e)),
+            K::PolicyApplied => self.applied.push(EventRef::of(index, e)),
             K::DiscoveryFinding | K::ToolFinding | K::DlpHit => d.findings.push(EventRef::of(index, e)),
             K::ProbeResult => d.probes.push(EventRef::of(index, e)),
             K::RecertReviewed | K::RecertDecided => d.recertifications.push(EventRef::of(index, e)),
             K::GatewayDecision => {
-                let server = str_field(&e.data, "server").to_string();
-                let tool = str_field(&e.data, "tool").to_string();
+                let server = str_field(&e.data, "server");
+                let tool = str_field(&e.data, "tool");
                 let decision = str_field(&e.data, "decision");
-                let t = tools.entry((server.clone(), tool.clone())).or_insert(ToolUse {
-                    server,
-                    tool,
-                    calls: 0,
-                    allowed: 0,
-                    denied: 0,
-                    approval: 0,
-                    first_index: index,
-                    last_index: index,
-                });
+                if !self.tools.get(server).is_some_and(|m| m.contains_key(tool)) {
+                    self.tools.entry(server.to_string()).or_default().insert(
+                        tool.to_string(),
+                        ToolUse {
+                            server: server.to_string(),
+                            tool: tool.to_string(),
+                            calls: 0,
+                            allowed: 0,
+                            denied: 0,
+                            approval: 0,
+                            first_index: index,
+                            last_index: index,
+                        },
+                    );
+                }
+                let Some(t) = self.tools.get_mut(server).and_then(|m| m.get_mut(tool)) else { return };
                 t.calls += 1;
                 t.last_index = index;
                 d.behavior.calls += 1;
@@ -288,6 +313,9 @@ pub fn derive(events: &[(u64, Event)]) -> (Derived, Vec<EventRef>) {
             _ => {}
         }
     }
-    d.behavior.tools = tools.into_values().collect();
-    (d, applied)
+
+    pub fn finish(mut self) -> (Derived, Vec<EventRef>) {
+        self.d.behavior.tools = self.tools.into_values().flat_map(BTreeMap::into_values).collect();
+        (self.d, self.applied)
+    }
 }

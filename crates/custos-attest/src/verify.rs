@@ -3,7 +3,8 @@
 //! Input that cannot be checked at all (not JSON, cut short, not an envelope, an unknown
 //! predicate type, a key in the wrong format) is a [`VerifyError`]. Everything else yields a
 //! [`VerifyReport`] naming every part checked and exactly which failed: `signature`,
-//! `statement`, `checkpoint`, `inclusion` (and `inclusion[<index>]` per failing event),
+//! `statement`, `checkpoint`, `inclusion` (and `inclusion[<index>]` per failing event, whose
+//! audit path, recovered from the bundle's multiproof, does not reach the root),
 //! `anchor`, `consistency`, `completeness`, `summary`. Every part is checked even after one
 //! fails, so a report shows all that is wrong; parts that cannot be checked because another
 //! failed are reported as skipped.
@@ -12,7 +13,7 @@ use custos_core::{AgentId, AttestationExported, Entry, Event, EventKind, canonic
 use custos_ledger::{
     Hash, NoteVerifier, SignedCheckpoint,
     hash::leaf_hash,
-    tree::{verify_consistency, verify_inclusion},
+    tree::{multiproof_paths, verify_consistency, verify_inclusion, verify_multiproof},
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -20,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     bundle::{PreviousExport, events_sha256},
     dsse::{Envelope, b64_decode},
-    statement::{PREDICATE_TYPE, PREDICATE_TYPE_PREFIX, Predicate, ProvenEntry, STATEMENT_TYPE, Statement, derive},
+    statement::{Evidence, PREDICATE_TYPE, PREDICATE_TYPE_PREFIX, Predicate, STATEMENT_TYPE, Statement, derive},
 };
 
 /// How many per-event inclusion failures a report lists one by one.
@@ -151,18 +152,25 @@ fn hashes(list: &[String]) -> Result<Vec<Hash>, String> {
     list.iter().map(|s| Hash::from_base64(s).map_err(|e| e.to_string())).collect()
 }
 
-/// Checks one proven entry: leaf hash, parse, inclusion under `root` of a `size` tree.
-fn check_entry(p: &ProvenEntry, cp: Option<(u64, &Hash)>) -> Result<(Hash, Event), String> {
-    let leaf = leaf_hash(p.entry.as_bytes());
-    if leaf.to_base64() != p.leaf_hash {
-        return Err(format!("entry {}: the leaf hash does not match the entry", p.index));
+/// Checks the multiproof of every event and the anchor against the checkpoint. When it fails,
+/// each leaf's own audit path is recovered from it and checked alone, to name the events
+/// whose proof breaks.
+fn check_inclusion(ev: &Evidence, leaves: &[(u64, Hash)], size: u64, root: &Hash) -> Result<(), Vec<(String, String)>> {
+    let nodes = hashes(&ev.proof).map_err(|e| vec![("inclusion".to_string(), format!("the proof: {e}"))])?;
+    let Err(e) = verify_multiproof(size, leaves, &nodes, root) else { return Ok(()) };
+    let mut out = vec![("inclusion".to_string(), e.to_string())];
+    if let Ok((_, paths)) = multiproof_paths(size, leaves, &nodes) {
+        let bad = leaves
+            .iter()
+            .zip(&paths)
+            .filter(|((i, leaf), path)| verify_inclusion(*i, size, leaf, path, root).is_err())
+            .map(|((i, _), _)| *i);
+        for i in bad.take(MAX_LISTED_FAILURES) {
+            let part = if i == ev.anchor.index { "anchor".to_string() } else { format!("inclusion[{i}]") };
+            out.push((part, format!("entry {i}: its audit path from the proof does not reach the checkpoint's root")));
+        }
     }
-    let event = Entry::parse(p.entry.as_bytes()).map_err(|e| format!("entry {}: {e}", p.index))?;
-    if let Some((size, root)) = cp {
-        let proof = hashes(&p.inclusion).map_err(|e| format!("entry {}: {e}", p.index))?;
-        verify_inclusion(p.index, size, &leaf, &proof, root).map_err(|e| format!("entry {}: {e}", p.index))?;
-    }
-    Ok((leaf, event))
+    Err(out)
 }
 
 /// Verifies a bundle offline. `previous` is the checkpoint note of the previous export the
@@ -259,40 +267,48 @@ pub fn verify(
     };
     let tree = cp.as_ref().map(|c| (c.size, &c.root));
 
-    // 4. Every inclusion proof (and each entry against its leaf hash).
+    // 4. Every entry is readable, and the one multiproof proves them and the anchor.
     let mut parsed: Vec<(u64, Hash, Event)> = Vec::with_capacity(ev.events.len());
-    let mut failures = 0usize;
-    let mut entry_errors = Vec::new();
+    let mut leaves: Vec<(u64, Hash)> = Vec::with_capacity(ev.events.len() + 1);
+    let mut unreadable = Vec::new();
     for p in &ev.events {
-        match check_entry(p, tree) {
-            Ok((leaf, event)) => parsed.push((p.index, leaf, event)),
-            Err(why) => {
-                failures += 1;
-                if failures <= MAX_LISTED_FAILURES {
-                    entry_errors.push((p.index, why));
-                }
-                // A proof that fails may still carry a readable entry: keep it for the
-                // completeness check, which then reports on the list as given.
-                if let Ok(event) = Entry::parse(p.entry.as_bytes()) {
-                    parsed.push((p.index, leaf_hash(p.entry.as_bytes()), event));
+        let leaf = leaf_hash(p.entry.as_bytes());
+        leaves.push((p.index, leaf));
+        match Entry::parse(p.entry.as_bytes()) {
+            Ok(event) => parsed.push((p.index, leaf, event)),
+            Err(e) => unreadable.push((p.index, e.to_string())),
+        }
+    }
+    leaves.push((ev.anchor.index, leaf_hash(ev.anchor.entry.as_bytes())));
+    let mut anchor_proven = false;
+    match tree {
+        None => report.skip("inclusion", "the checkpoint does not verify, so there is no root to prove against"),
+        Some((size, root)) => match check_inclusion(ev, &leaves, size, root) {
+            Ok(()) if unreadable.is_empty() => {
+                anchor_proven = true;
+                report.pass(
+                    "inclusion",
+                    format!("{} events and the anchor proven against the checkpoint", ev.events.len()),
+                )
+            }
+            Ok(()) => {
+                anchor_proven = true;
+                report.fail("inclusion", format!("{} of {} entries cannot be read", unreadable.len(), ev.events.len()))
+            }
+            Err(failures) => {
+                for (part, why) in failures {
+                    report.fail(&part, why);
                 }
             }
-        }
+        },
     }
-    if tree.is_none() {
-        report.skip("inclusion", "the checkpoint does not verify, so there is no root to prove against");
-    } else if failures == 0 {
-        report.pass("inclusion", format!("{} events proven against the checkpoint", ev.events.len()));
-    } else {
-        report.fail("inclusion", format!("{failures} of {} events do not verify", ev.events.len()));
-        for (index, why) in entry_errors {
-            report.fail(&format!("inclusion[{index}]"), why);
-        }
+    for (index, why) in unreadable.iter().take(MAX_LISTED_FAILURES) {
+        report.fail(&format!("inclusion[{index}]"), format!("entry {index}: {why}"));
     }
 
-    // 5. The anchor: the `attestation.exported` entry, proven.
-    let anchor = match check_entry(&ev.anchor, tree) {
-        Ok((_, event)) => {
+    // 5. The anchor: the `attestation.exported` entry, proven with the events.
+    let anchor = match Entry::parse(ev.anchor.entry.as_bytes()) {
+        Ok(event) => {
             let payload = (|| {
                 if event.kind != EventKind::AttestationExported {
                     return Err(format!("the anchor is a `{}` event", event.kind));
@@ -306,12 +322,18 @@ pub fn verify(
                 event.payload::<AttestationExported>().map_err(|e| e.to_string())
             })();
             match payload {
-                Ok(a) if tree.is_some() => {
+                Ok(a) if anchor_proven => {
                     report.pass("anchor", format!("attestation.exported at index {} is proven", ev.anchor.index));
                     Some(a)
                 }
-                Ok(a) => {
+                Ok(a) if tree.is_none() => {
                     report.skip("anchor", "the checkpoint does not verify");
+                    Some(a)
+                }
+                Ok(a) => {
+                    if !report.failed().contains(&"anchor") {
+                        report.skip("anchor", "the inclusion proof does not verify");
+                    }
                     Some(a)
                 }
                 Err(why) => {
@@ -320,8 +342,8 @@ pub fn verify(
                 }
             }
         }
-        Err(why) => {
-            report.fail("anchor", why);
+        Err(e) => {
+            report.fail("anchor", format!("entry {}: {e}", ev.anchor.index));
             None
         }
     };

@@ -214,8 +214,8 @@ fn a_bundle_round_trips_and_summarises_the_agent() {
         std::fs::write(dir.join("bundle-tampered-payload.json"), seal(&env, &stmt2, None)).unwrap();
         // A proof hash changed and the statement re-signed: only the proofs can tell.
         let mut stmt3 = stmt.clone();
-        let h = stmt3["predicate"]["evidence"]["events"][7]["inclusion"][1].as_str().unwrap().to_string();
-        stmt3["predicate"]["evidence"]["events"][7]["inclusion"][1] = json!(flip_b64(&h));
+        let h = stmt3["predicate"]["evidence"]["proof"][1].as_str().unwrap().to_string();
+        stmt3["predicate"]["evidence"]["proof"][1] = json!(flip_b64(&h));
         std::fs::write(dir.join("bundle-tampered-proof.json"), seal(&env, &stmt3, Some(&signer()))).unwrap();
         std::fs::write(dir.join("pubkey.hex"), hex::encode(signer().verifier().public_key())).unwrap();
         std::fs::write(dir.join("verifier.key"), signer().verifier().encode()).unwrap();
@@ -243,17 +243,36 @@ fn tampering_with_each_part_names_it() {
     let r = check(&serde_json::to_vec(&e).unwrap(), None);
     assert_eq!(r.failed(), ["signature"], "{r}");
 
-    // One proof hash of one event: as is (the signature breaks too), and re-signed.
-    let k = 12;
-    let index = stmt["predicate"]["evidence"]["events"][k]["index"].as_u64().unwrap();
-    let mut s = stmt.clone();
-    let h = s["predicate"]["evidence"]["events"][k]["inclusion"][0].as_str().unwrap().to_string();
-    s["predicate"]["evidence"]["events"][k]["inclusion"][0] = json!(flip_b64(&h));
-    let name = format!("inclusion[{index}]");
-    let r = check(&seal(&env, &s, None), None);
-    assert!(r.failed().contains(&"signature") && r.failed().contains(&name.as_str()), "{r}");
-    let r = check(&seal(&env, &s, Some(&signer())), None);
-    assert_eq!(r.failed(), ["inclusion", name.as_str()], "{r}");
+    // One node of the multiproof: as is (the signature breaks too), and re-signed. The events
+    // whose audit path runs through that node are named, and no other.
+    let nodes = stmt["predicate"]["evidence"]["proof"].as_array().unwrap().len();
+    assert!(nodes > 2);
+    for k in [0, nodes / 2, nodes - 1] {
+        let mut s = stmt.clone();
+        let h = s["predicate"]["evidence"]["proof"][k].as_str().unwrap().to_string();
+        s["predicate"]["evidence"]["proof"][k] = json!(flip_b64(&h));
+        let r = check(&seal(&env, &s, None), None);
+        assert!(r.failed().contains(&"signature") && r.failed().contains(&"inclusion"), "{r}");
+        let r = check(&seal(&env, &s, Some(&signer())), None);
+        let failed = r.failed();
+        assert_eq!(failed.first(), Some(&"inclusion"), "{r}");
+        let named: Vec<_> = failed[1..].iter().filter(|p| p.starts_with("inclusion[") || **p == "anchor").collect();
+        assert!(!named.is_empty() && named.len() < 200, "node {k}: {r}");
+        assert!(failed[1..].iter().all(|p| p.starts_with("inclusion[") || *p == "anchor"), "{r}");
+    }
+    // A node removed, or one added: the proof no longer fits the tree's shape.
+    for change in [0usize, 1] {
+        let mut s = stmt.clone();
+        let proof = s["predicate"]["evidence"]["proof"].as_array_mut().unwrap();
+        if change == 0 {
+            proof.remove(1);
+        } else {
+            proof.push(proof[0].clone());
+        }
+        let r = check(&seal(&env, &s, Some(&signer())), None);
+        assert_eq!(r.failed().first(), Some(&"inclusion"), "{r}");
+        assert!(!r.failed().contains(&"completeness"), "{r}");
+    }
 
     // The checkpoint note: one byte of its root, and one byte of its signature.
     let note = stmt["predicate"]["evidence"]["checkpoint"].as_str().unwrap().to_string();
@@ -324,6 +343,13 @@ fn a_dropped_event_fails_completeness_even_when_resigned() {
         s["predicate"][k] = v.clone();
     }
     s["predicate"]["granted_scope"]["applied"] = serde_json::to_value(applied).unwrap();
+    // The forger has the ledger too, so the multiproof is rebuilt for the remaining events.
+    let mut indices: Vec<u64> = kept.iter().map(|(i, _)| *i).collect();
+    indices.push(s["predicate"]["evidence"]["anchor"]["index"].as_u64().unwrap());
+    let note = s["predicate"]["evidence"]["checkpoint"].as_str().unwrap().to_string();
+    let size = Checkpoint::parse(signer().verifier().open(&note).unwrap()).unwrap().size;
+    let proof = f.rt.block_on(f.store.multiproof(indices, size)).unwrap();
+    s["predicate"]["evidence"]["proof"] = json!(proof.iter().map(Hash::to_base64).collect::<Vec<_>>());
     let r = check(&seal(&env, &s, Some(&signer())), None);
     assert_eq!(r.failed(), ["completeness"], "{r}");
 
@@ -442,9 +468,7 @@ fn a_second_export_proves_consistency_with_the_first() {
 #[test]
 fn all_agents_as_json_lines() {
     let f = fixture(60);
-    let controls = |_: &custos_core::registry::Agent, events: &[(u64, Event)]| {
-        vec![json!({"framework": "test", "control": "c1", "events": events.len()})]
-    };
+    let cat = custos_attest::ControlCatalogue::builtin().unwrap();
     let bundles =
         f.rt.block_on(attest_many(
             &f.store,
@@ -452,13 +476,15 @@ fn all_agents_as_json_lines() {
             &[id(BOT), id(OTHER)],
             WindowRequest::default(),
             &BTreeMap::new(),
-            AttestOptions { controls: Some(&controls) },
+            AttestOptions { controls: Some(&cat) },
         ))
         .unwrap();
     assert_eq!(bundles.len(), 2);
     assert_eq!(bundles[0].statement.predicate.evidence.checkpoint, bundles[1].statement.predicate.evidence.checkpoint);
     assert_eq!(bundles[1].statement.subject[0].name, OTHER);
-    assert_eq!(bundles[0].statement.predicate.controls.len(), 1);
+    // Every control of the catalogue, evaluated over the bundle's own events.
+    assert_eq!(bundles[0].statement.predicate.controls.len(), cat.controls.len());
+    assert!(bundles[0].statement.predicate.controls.iter().any(|c| c["status"] != "no_evidence"));
     let lines = to_jsonl(&bundles).unwrap();
     let v: NoteVerifier = signer().verifier();
     let reports = verify_jsonl(&lines, &v);

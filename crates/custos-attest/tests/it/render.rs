@@ -2,7 +2,7 @@
 //! [`oscal_of_bundle`], on a real ledger with every kind of event the report summarises.
 
 use custos_attest::{
-    AttestOptions, Bundle, ControlCatalogue, WindowRequest, attest, coverage_fn,
+    AttestOptions, Bundle, ControlCatalogue, WindowRequest, attest,
     dsse::keyid,
     oscal_of_bundle, render_html,
     report::{CoverageStatus, ProbeOutcome, Severity},
@@ -158,12 +158,11 @@ fn bundle(cat: &ControlCatalogue) -> (tempfile::TempDir, Bundle, Bundle) {
             "2026-03-03T11:00:00Z",
         ),
     ];
-    let controls = coverage_fn(cat);
     let (first, second) = rt.block_on(async {
         for e in events {
             store.append(e).await.unwrap();
         }
-        let opts = AttestOptions { controls: Some(&controls) };
+        let opts = AttestOptions { controls: Some(cat) };
         let first = attest(&store, &signer(), &bot(), WindowRequest::default(), None, opts).await.unwrap();
         let second = attest(&store, &signer(), &bot(), WindowRequest::default(), Some(&first.as_previous()), opts)
             .await

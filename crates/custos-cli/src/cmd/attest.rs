@@ -79,8 +79,7 @@ pub async fn attest(cli: &Cli, args: &AttestArgs) -> CliResult<Code> {
         None => None,
     };
     let cat = ControlCatalogue::builtin().map_err(|e| CliError::env(anyhow!("{e}")))?;
-    let controls = custos_attest::coverage_fn(&cat);
-    let options = AttestOptions { controls: Some(&controls) };
+    let options = AttestOptions { controls: Some(&cat) };
     let dir = DataDir::open(&cli.data_dir)?;
     let file = config::load(cli)?;
     let signer = dir.signer()?;
