@@ -572,13 +572,13 @@ struct Breakdown {
     statement_bytes: u64,
     /// Bytes of the events' `entry` strings (the ledger entries themselves, unescaped).
     entry_bytes: u64,
-    /// Base64 hashes of the events' inclusion proofs.
+    /// Base64 hashes of the bundle's multiproof (`evidence.proof`).
     proof_hashes: u64,
 }
 
 /// Reads a bundle and splits its statement into entries, proofs and the rest. `None` when the
-/// bundle is not in the shape this bench knows (`predicate.evidence.events[].entry`, and
-/// `.inclusion`), e.g. after a change of the bundle format.
+/// bundle is not in the shape this bench knows (`predicate.evidence.events[].entry` and
+/// `predicate.evidence.proof`), e.g. after a change of the bundle format.
 fn breakdown(path: &Path) -> Option<Breakdown> {
     use base64::Engine as _;
     let env: serde_json::Value = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
@@ -589,11 +589,10 @@ fn breakdown(path: &Path) -> Option<Breakdown> {
         events: events.len() as u64,
         statement_bytes: payload.len() as u64,
         entry_bytes: 0,
-        proof_hashes: 0,
+        proof_hashes: statement.pointer("/predicate/evidence/proof")?.as_array()?.len() as u64,
     };
     for e in events {
         b.entry_bytes += e.get("entry")?.as_str()?.len() as u64;
-        b.proof_hashes += e.get("inclusion").and_then(|p| p.as_array()).map_or(0, |p| p.len() as u64);
     }
     Some(b)
 }
@@ -869,20 +868,25 @@ fn report(
             thousands(last.0)
         );
     }
-    if let Some((k, b)) = results.iter().find_map(|(k, r)| r.breakdown.clone().map(|b| (*k, b))) {
+    let breakdowns: Vec<_> = results.iter().filter_map(|(k, r)| r.breakdown.clone().map(|b| (*k, b))).collect();
+    for (k, b) in &breakdowns {
         let ev = b.events.max(1) as f64;
-        let bundle = results.get(&k).and_then(|r| r.bundle_bytes).unwrap_or(0) as f64;
+        let bundle = results.get(k).and_then(|r| r.bundle_bytes).unwrap_or(0) as f64;
+        // A multiproof of k leaves spread over n holds about k·log2(n/k) hashes: the proof part
+        // grows with k·log n, the entries part with k.
+        let log_n_over_k = (n as f64 / ev).log2().max(0.0);
         println!(
-            "per event at k = {} ({} events in the bundle): entry {:.0} B, inclusion proof {:.1} hashes (⌈log2 n⌉ = {log_n}) = {:.0} B as base64, the rest of the statement {:.0} B; the envelope's base64 makes it x{:.2}",
-            thousands(k),
+            "per event at k = {} ({} events in the bundle): entry {:.0} B, multiproof {:.2} hashes (log2(n/k) = {log_n_over_k:.2}, ⌈log2 n⌉ = {log_n}; one audit path each would be ~{log_n}) = {:.0} B as base64, the rest of the statement {:.0} B; the envelope's base64 makes it x{:.2}",
+            thousands(*k),
             thousands(b.events),
             b.entry_bytes as f64 / ev,
             b.proof_hashes as f64 / ev,
-            b.proof_hashes as f64 * 44.0 / ev,
-            (b.statement_bytes as f64 - b.entry_bytes as f64 - b.proof_hashes as f64 * 44.0) / ev,
+            b.proof_hashes as f64 * 47.0 / ev,
+            (b.statement_bytes as f64 - b.entry_bytes as f64 - b.proof_hashes as f64 * 47.0) / ev,
             bundle / b.statement_bytes.max(1) as f64
         );
-    } else if results.values().any(|r| r.bundle_bytes.is_some()) {
+    }
+    if breakdowns.is_empty() && results.values().any(|r| r.bundle_bytes.is_some()) {
         println!("per event: bundle format not recognised (no predicate.evidence.events[].entry); no breakdown");
     }
 

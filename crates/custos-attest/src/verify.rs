@@ -121,17 +121,21 @@ impl std::fmt::Display for VerifyReport {
     }
 }
 
-fn parse_json(bytes: &[u8]) -> Result<Value, VerifyError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        if e.is_eof() { VerifyError::Truncated(e.to_string()) } else { VerifyError::NotJson(e.to_string()) }
-    })
+/// The envelope, read straight from the bytes (a bundle can be a gigabyte: no `Value` first).
+fn parse_envelope(bytes: &[u8]) -> Result<Envelope, VerifyError> {
+    match serde_json::from_slice::<Envelope>(bytes) {
+        Ok(e) => Ok(e),
+        // Tell "cut short" and "not JSON" apart from "JSON, but not an envelope".
+        Err(e) if e.is_eof() => Err(VerifyError::Truncated(e.to_string())),
+        Err(e) if e.is_syntax() => Err(VerifyError::NotJson(e.to_string())),
+        Err(e) => Err(VerifyError::NotAnEnvelope(e.to_string())),
+    }
 }
 
 /// Reads the checkpoint of a bundle without verifying it, for use as the `previous` of the
 /// next export (the next verification checks it).
 pub fn previous_of(bundle_bytes: &[u8]) -> Result<PreviousExport, VerifyError> {
-    let envelope: Envelope =
-        serde_json::from_value(parse_json(bundle_bytes)?).map_err(|e| VerifyError::NotAnEnvelope(e.to_string()))?;
+    let envelope = parse_envelope(bundle_bytes)?;
     let body =
         b64_decode(&envelope.payload).ok_or_else(|| VerifyError::NotAnEnvelope("payload is not base64".into()))?;
     let statement: Statement<Predicate> =
@@ -181,8 +185,7 @@ pub fn verify(
     verifier: &NoteVerifier,
     previous: Option<&PreviousExport>,
 ) -> Result<VerifyReport, VerifyError> {
-    let value = parse_json(bundle_bytes)?;
-    let envelope: Envelope = serde_json::from_value(value).map_err(|e| VerifyError::NotAnEnvelope(e.to_string()))?;
+    let envelope = parse_envelope(bundle_bytes)?;
     let mut report = VerifyReport::default();
 
     // 1. The DSSE signature over PAE.
@@ -205,14 +208,34 @@ pub fn verify(
     };
 
     // 2. The statement: its shape, the predicate type, the subject digest.
-    let raw: Value = match serde_json::from_slice(&body) {
+    // Read twice, both from the bytes: first only the predicate type and the identity record
+    // (serde skips the rest without building it), then the typed statement. A bundle of a
+    // million events is never held as a `serde_json::Value`.
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "predicateType", default)]
+        predicate_type: Value,
+        #[serde(default)]
+        predicate: Option<HeadPredicate>,
+    }
+    #[derive(serde::Deserialize)]
+    struct HeadPredicate {
+        #[serde(default)]
+        agent: Option<HeadAgent>,
+    }
+    #[derive(serde::Deserialize)]
+    struct HeadAgent {
+        #[serde(default)]
+        record: Option<Value>,
+    }
+    let head: Head = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            report.fail("statement", format!("the payload is not JSON: {e}"));
+            report.fail("statement", format!("the payload is not a JSON statement: {e}"));
             return Ok(report);
         }
     };
-    let predicate_type = raw.get("predicateType").and_then(Value::as_str).unwrap_or_default();
+    let predicate_type = head.predicate_type.as_str().unwrap_or_default();
     if predicate_type != PREDICATE_TYPE {
         if predicate_type.starts_with(PREDICATE_TYPE_PREFIX) || report.verified() {
             return Err(VerifyError::UnknownPredicate { found: predicate_type.to_string() });
@@ -220,16 +243,19 @@ pub fn verify(
         report.fail("statement", format!("predicateType is `{predicate_type}`"));
         return Ok(report);
     }
-    let statement: Statement<Predicate> = match serde_json::from_value(raw.clone()) {
+    let statement: Statement<Predicate> = match serde_json::from_slice(&body) {
         Ok(s) => s,
         Err(e) => {
             report.fail("statement", format!("the statement does not match the predicate schema: {e}"));
             return Ok(report);
         }
     };
-    let record_digest = raw
-        .pointer("/predicate/agent/record")
-        .map(|r| canonical::to_vec(r).map(|b| hex::encode(Sha256::digest(b))))
+    drop(body);
+    let record_digest = head
+        .predicate
+        .and_then(|p| p.agent)
+        .and_then(|a| a.record)
+        .map(|r| canonical::to_vec(&r).map(|b| hex::encode(Sha256::digest(b))))
         .transpose()
         .ok()
         .flatten();
