@@ -245,7 +245,7 @@ fn multiproofs_recover_every_audit_path_and_reject_changes() {
                 0 => (0..n).collect(),
                 1 => vec![n - 1],
                 2 => vec![0],
-                _ => (0..n).filter(|_| rng.next_u64() % (1 + trial % 5) == 0).collect(),
+                _ => (0..n).filter(|_| rng.next_u64().is_multiple_of(1 + trial % 5)).collect(),
             };
             if chosen.is_empty() {
                 continue;
