@@ -1,0 +1,1 @@
+//! Integration tests of custos-probe: one binary, one module per area.
