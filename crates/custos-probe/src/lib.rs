@@ -2,3 +2,4 @@
 //! did at the gateway (tools called, canaries leaked), never by what it said.
 
 pub mod oracle;
+pub mod record;
