@@ -4,3 +4,4 @@
 pub mod oracle;
 pub mod record;
 pub mod refagent;
+pub mod refserver;
