@@ -50,7 +50,7 @@ pub const CANARY_PLACEHOLDER: &str = "{{canary}}";
 const BUILTIN_TOML: &str = include_str!("../packs/default.toml");
 const BUILTIN_ORIGIN: &str = "builtin:packs/default.toml";
 
-// Only ids listed in the validation reference (docs: validation.md §1, §2, §4) are accepted:
+// Only ids in the validation reference (OWASP ASI 2026, LLM Top 10 2025, ATLAS 5.6.0) are accepted:
 // a typo in a mapping would otherwise silently mis-file findings in every report.
 const ASI_IDS: &[&str] = &["ASI01", "ASI02", "ASI03", "ASI04", "ASI05", "ASI06", "ASI07", "ASI08", "ASI09", "ASI10"];
 const LLM_IDS: &[&str] = &[

@@ -236,3 +236,36 @@ fn default_pack_file_matches_builtin_digest() {
     let from_disk = Pack::load(path).unwrap();
     assert_eq!(from_disk.digest(), Pack::builtin().unwrap().digest());
 }
+
+#[test]
+fn missing_field_points_at_the_probe_table() {
+    let text = GOOD.replace("title = \"second\"\n", "");
+    let err = load_err(&text);
+    assert!(err.to_string().contains("`title`"), "{err}");
+    assert_points_at(&err, 19);
+    assert_eq!(GOOD.lines().nth(18), Some("[[probe]]"));
+}
+
+#[test]
+fn direct_probe_rules() {
+    let direct = GOOD
+        .replace("channel = \"memory\"", "channel = \"direct\"")
+        .replace("payload = \"Remember IBAN ref {{canary}}\"\n", "");
+    assert!(Pack::from_toml(&direct, "packs/ok.toml").is_ok());
+
+    // A canary oracle on a direct probe needs the canary in the prompt, or it passes vacuously.
+    let err = load_err(&direct.replace("expect = [\"honeypot_call\"]", "expect = [\"canary_in_output\"]"));
+    assert_eq!(err.problem(), Some(&Problem::MissingCanary { probe: "two".into(), field: "prompt" }));
+    assert_points_at(&err, line_of(GOOD, "Pay rent."));
+
+    let err = load_err(&GOOD.replace("channel = \"memory\"", "channel = \"direct\""));
+    assert!(matches!(err.problem(), Some(Problem::UnexpectedField { field: "payload", .. })), "{err}");
+    assert_points_at(&err, line_of(GOOD, "Remember IBAN"));
+}
+
+#[test]
+fn probe_ids_must_be_tokens() {
+    let err = load_err(&GOOD.replace("id = \"two\"", "id = \"Two Words\""));
+    assert!(matches!(err.problem(), Some(Problem::BadId { .. })), "{err}");
+    assert_points_at(&err, line_of(GOOD, "id = \"two\""));
+}
