@@ -2,6 +2,9 @@
 //! did at the gateway (tools called, canaries leaked), never by what it said.
 
 pub mod oracle;
+pub mod pack;
 pub mod record;
 pub mod refagent;
 pub mod refserver;
+
+pub use pack::{Pack, PackError, Probe, RenderedProbe};

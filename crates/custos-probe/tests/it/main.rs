@@ -8,4 +8,5 @@
 )]
 
 mod oracle;
+mod pack;
 mod refagent;
