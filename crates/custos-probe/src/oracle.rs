@@ -32,6 +32,19 @@ pub enum Oracle {
 }
 
 impl Oracle {
+    pub const ALL: [Oracle; 5] = [
+        Oracle::HoneypotCall,
+        Oracle::CanaryInArgs,
+        Oracle::CanaryInOutput,
+        Oracle::SensitiveThenEgress,
+        Oracle::UnexpectedFirstUse,
+    ];
+
+    /// The oracle named `s` (its snake_case name, as packs write it).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::HoneypotCall => "honeypot_call",
