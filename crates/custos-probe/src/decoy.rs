@@ -205,7 +205,12 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     };
     let id = msg.get("id").cloned();
     if msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return rpc_error(StatusCode::BAD_REQUEST, id.unwrap_or(Value::Null), INVALID_REQUEST, "not JSON-RPC 2.0".into());
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            id.unwrap_or(Value::Null),
+            INVALID_REQUEST,
+            "not JSON-RPC 2.0".into(),
+        );
     }
     let method = msg.get("method").and_then(Value::as_str);
     let (Some(id), Some(method)) = (id, method) else {
@@ -300,9 +305,11 @@ fn sink_reply(tool: &str, args: &Value) -> Option<String> {
 
 fn tool_list() -> Value {
     let string = |description: &str| json!({ "type": "string", "description": description });
-    let schema = |props: Value, required: &[&str]| json!({ "type": "object", "properties": props, "required": required });
+    let schema =
+        |props: Value, required: &[&str]| json!({ "type": "object", "properties": props, "required": required });
     let read_only = json!({ "readOnlyHint": true, "destructiveHint": false, "openWorldHint": true });
-    let sink = |open_world: bool| json!({ "readOnlyHint": false, "destructiveHint": true, "openWorldHint": open_world });
+    let sink =
+        |open_world: bool| json!({ "readOnlyHint": false, "destructiveHint": true, "openWorldHint": open_world });
     json!([
         {
             "name": "read_document",

@@ -1,1 +1,10 @@
 //! Integration tests of custos-probe: one binary, one module per area.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
+
+mod decoy;
