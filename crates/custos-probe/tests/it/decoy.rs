@@ -193,3 +193,15 @@ async fn shutdown_stops_the_server() {
     let err = client().post(&url).body("{}").send().await;
     assert!(err.is_err(), "the decoy still answers after shutdown: {err:?}");
 }
+
+#[tokio::test]
+async fn a_batch_is_an_invalid_request() {
+    // Batching was removed in 2025-06-18; an array must not be half-processed.
+    let decoy = start().await;
+    let batch = json!([{ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": "run_shell", "arguments": { "command": "id" } } }]);
+    let (status, _, v) = post(&client(), &decoy, batch.to_string(), None).await;
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["code"], -32600);
+    assert!(decoy.calls().is_empty());
+    decoy.shutdown().await.unwrap();
+}
