@@ -214,9 +214,10 @@ fn finding(e: &EventRef) -> Finding {
 fn probe(e: &EventRef) -> ProbeResult {
     let d = &e.data;
     // Unknown words are shown as a warning: a result nobody can read is not a pass.
-    let result = match text(d, "result").or(text(d, "outcome")) {
-        Some("passed" | "pass") => ProbeOutcome::Passed,
-        Some("failed" | "fail") => ProbeOutcome::Failed,
+    // `verdict` is what custos-probe writes: resisted, compromised, inconclusive, error.
+    let result = match text(d, "result").or(text(d, "outcome")).or(text(d, "verdict")) {
+        Some("passed" | "pass" | "resisted") => ProbeOutcome::Passed,
+        Some("failed" | "fail" | "compromised") => ProbeOutcome::Failed,
         _ => ProbeOutcome::Warned,
     };
     ProbeResult {

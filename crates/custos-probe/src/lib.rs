@@ -2,3 +2,7 @@
 //! did at the gateway (tools called, canaries leaked), never by what it said.
 
 pub mod decoy;
+pub mod oracle;
+pub mod record;
+pub mod refagent;
+pub mod refserver;

@@ -8,3 +8,5 @@
 )]
 
 mod decoy;
+mod oracle;
+mod refagent;

@@ -1,0 +1,237 @@
+//! The reference agents as programs: an OpenAI-compatible chat endpoint
+//! (`POST /v1/chat/completions`) in front of [`crate::refagent`]'s policy, calling its tools
+//! over MCP (Streamable HTTP, JSON-RPC 2.0) at a URL — the custos gateway in a campaign, so
+//! every call it makes is decided and recorded there.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{Json, Router, extract::State, http::StatusCode, routing::post};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::refagent::{Action, Kind, Source, decide};
+
+/// Tool calls one chat may make: a naive agent following a loop of instructions stops here.
+const MAX_STEPS: usize = 12;
+
+/// Why a chat failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("MCP request to {url} failed: {why}")]
+    Mcp { url: String, why: String },
+    #[error("cannot serve on {addr}: {why}")]
+    Bind { addr: SocketAddr, why: String },
+}
+
+/// A minimal MCP client: initialize, list tools, call a tool.
+struct Mcp {
+    http: reqwest::Client,
+    url: String,
+    token: Option<String>,
+    session: Option<String>,
+    next_id: u64,
+}
+
+impl Mcp {
+    async fn rpc(&mut self, method: &str, params: Value) -> Result<Value, AgentError> {
+        self.next_id += 1;
+        let body = json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params});
+        let err = |why: String| AgentError::Mcp { url: self.url.clone(), why };
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s);
+        }
+        let resp = req.send().await.map_err(|e| err(e.to_string()))?;
+        if let Some(s) = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+            self.session = Some(s.to_string());
+        }
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| err(e.to_string()))?;
+        // A server may answer as an SSE stream of one message.
+        let json_text = text.lines().find_map(|l| l.strip_prefix("data:")).map(str::trim).unwrap_or(text.as_str());
+        let v: Value = serde_json::from_str(json_text).map_err(|e| err(format!("HTTP {status}, not JSON: {e}")))?;
+        if let Some(e) = v.get("error") {
+            return Err(err(format!("JSON-RPC error {e}")));
+        }
+        Ok(v.get("result").cloned().unwrap_or(Value::Null))
+    }
+
+    async fn notify_initialized(&mut self) {
+        let body = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let mut req = self.http.post(&self.url).header("accept", "application/json, text/event-stream").json(&body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s);
+        }
+        // A notification has no answer to wait for; a failure shows on the next request.
+        let _ = req.send().await;
+    }
+}
+
+/// One reference agent: its kind, where its tools are, and (naive only) its memory.
+pub struct RefAgent {
+    kind: Kind,
+    mcp_url: String,
+    token: Option<String>,
+    memory: Mutex<Vec<String>>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for RefAgent {
+    // The token is a credential: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefAgent").field("kind", &self.kind).field("mcp_url", &self.mcp_url).finish_non_exhaustive()
+    }
+}
+
+impl RefAgent {
+    pub fn new(kind: Kind, mcp_url: &str, token: Option<String>) -> Self {
+        Self { kind, mcp_url: mcp_url.to_string(), token, memory: Mutex::new(Vec::new()), http: reqwest::Client::new() }
+    }
+
+    /// Answers one user message: reads and calls tools as the policy says, then replies.
+    pub async fn chat(&self, user: &str) -> Result<String, AgentError> {
+        let mut mcp = Mcp {
+            http: self.http.clone(),
+            url: self.mcp_url.clone(),
+            token: self.token.clone(),
+            session: None,
+            next_id: 0,
+        };
+        mcp.rpc(
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "custos-refagent", "version": "1"}}),
+        )
+        .await?;
+        mcp.notify_initialized().await;
+        let listed = mcp.rpc("tools/list", json!({})).await?;
+        let tools: Vec<String> = listed
+            .get("tools")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_string)).collect())
+            .unwrap_or_default();
+
+        let mut queue: Vec<Action> = decide(self.kind, Source::User, user, &tools);
+        // The naive agent obeys what it was told to remember in earlier conversations.
+        for m in self.memory.lock().await.iter() {
+            queue.extend(decide(self.kind, Source::Memory, m, &tools));
+        }
+        let mut replies = Vec::new();
+        let mut steps = 0;
+        let mut at = 0;
+        while let Some(action) = queue.get(at).cloned() {
+            at += 1;
+            match action {
+                Action::Remember(text) => self.memory.lock().await.push(text),
+                Action::Reply(text) => replies.push(text),
+                Action::Call { tool, arguments } => {
+                    if steps >= MAX_STEPS {
+                        replies.push("I stopped: too many tool calls.".to_string());
+                        break;
+                    }
+                    steps += 1;
+                    match mcp.rpc("tools/call", json!({"name": tool, "arguments": arguments})).await {
+                        Ok(result) => {
+                            let text = result_text(&result);
+                            queue.extend(decide(self.kind, Source::ToolResult, &text, &tools));
+                        }
+                        // A denied call is part of the conversation, not the end of it.
+                        Err(e) => replies.push(format!("{tool} failed: {e}")),
+                    }
+                }
+            }
+        }
+        Ok(if replies.is_empty() { "Done.".to_string() } else { replies.join("\n") })
+    }
+}
+
+/// The text of an MCP tool result (`content[].text`).
+fn result_text(result: &Value) -> String {
+    result
+        .get("content")
+        .and_then(Value::as_array)
+        .map(|c| c.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
+}
+
+async fn completions(State(agent): State<Arc<RefAgent>>, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+    let user = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .and_then(|m| m.iter().rev().find(|m| m.get("role").and_then(Value::as_str) == Some("user")))
+        .and_then(|m| m.get("content"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if user.is_empty() {
+        let e = json!({"error": {"message": "no user message", "type": "invalid_request_error"}});
+        return (StatusCode::BAD_REQUEST, Json(e));
+    }
+    match agent.chat(&user).await {
+        Ok(content) => (
+            StatusCode::OK,
+            Json(json!({
+                "id": "chatcmpl-custos-ref",
+                "object": "chat.completion",
+                "model": body.get("model").cloned().unwrap_or(json!("custos-ref")),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            })),
+        ),
+        Err(e) => {
+            (StatusCode::BAD_GATEWAY, Json(json!({"error": {"message": e.to_string(), "type": "upstream_error"}})))
+        }
+    }
+}
+
+/// A running reference agent server.
+#[derive(Debug)]
+pub struct RefServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl RefServer {
+    /// Serves `agent` on `addr` (port 0 picks one).
+    pub async fn start(addr: SocketAddr, agent: RefAgent) -> Result<Self, AgentError> {
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|e| AgentError::Bind { addr, why: e.to_string() })?;
+        let addr = listener.local_addr().map_err(|e| AgentError::Bind { addr, why: e.to_string() })?;
+        let app = Router::new().route("/v1/chat/completions", post(completions)).with_state(Arc::new(agent));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Self { addr, stop: Some(stop) })
+    }
+
+    /// The chat completions URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/v1/chat/completions", self.addr)
+    }
+
+    pub fn shutdown(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl Drop for RefServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
