@@ -90,6 +90,13 @@ pub struct DecoyCall {
     pub session: Option<String>,
 }
 
+/// The oracles judge from the fields they need; time and session stay with the decoy's record.
+impl From<DecoyCall> for crate::oracle::DecoyCall {
+    fn from(c: DecoyCall) -> Self {
+        Self { seq: c.seq, tool: c.tool, arguments: c.arguments }
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     config: DecoyConfig,

