@@ -7,6 +7,7 @@
     reason = "tests fail loudly"
 )]
 
+mod decoy;
 mod oracle;
 mod pack;
 mod refagent;
