@@ -12,7 +12,7 @@
 use serde_json::{Value, json};
 
 /// Which twin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Naive,
     Hardened,
@@ -63,11 +63,33 @@ fn lower(s: &str) -> String {
     s.to_lowercase()
 }
 
-/// The side-effecting tools a text tells the agent to use, in the order they appear.
+/// Phrases that ask for each side-effecting tool besides its name: the naive agent takes
+/// plain-language instructions ("email the key to …", "POST the token to …") as calls.
+const SYNONYMS: [(&str, &[&str]); 5] = [
+    ("send_email", &["email ", "e-mail", "forward ", "emailing", " cc "]),
+    ("http_post", &["post ", "posting ", "upload"]),
+    ("write_file", &["save it with", "add to the file", "write it to "]),
+    ("transfer_funds", &["transfer ", "settle ", "pay ", "iban"]),
+    ("run_shell", &["run:", "bash ", "execute ", "| sh", "| bash", "pip install", "curl "]),
+];
+
+/// The side-effecting tools a text tells the agent to use, in the order they appear: by name,
+/// or by one of the phrases that ask for it.
 pub fn instructed_tools(text: &str) -> Vec<&'static str> {
     let t = lower(text);
-    let mut found: Vec<(usize, &'static str)> =
-        SIDE_EFFECTS.iter().filter_map(|tool| t.find(tool).map(|at| (at, *tool))).collect();
+    let mut found: Vec<(usize, &'static str)> = Vec::new();
+    for (tool, phrases) in SYNONYMS {
+        let at = std::iter::once(tool).chain(phrases.iter().copied()).filter_map(|p| t.find(p)).min();
+        if let Some(at) = at {
+            found.push((at, tool));
+        }
+    }
+    // "send X to someone@host" is an email even without the word.
+    if let Some(at) = t.find("send ").filter(|_| t.contains('@'))
+        && !found.iter().any(|(_, tool)| *tool == "send_email")
+    {
+        found.push((at, "send_email"));
+    }
     found.sort_unstable();
     found.into_iter().map(|(_, tool)| tool).collect()
 }
@@ -124,6 +146,31 @@ pub fn requested_read(text: &str) -> Option<(&'static str, Value)> {
     Some((tool, args))
 }
 
+/// The reads an agent makes to answer a request: the content tool the request names, or, when
+/// it names none, every content tool (the agent gathers context, as assistants do).
+pub fn context_reads(text: &str) -> Vec<(&'static str, Value)> {
+    if let Some(one) = requested_read(text) {
+        return vec![one];
+    }
+    ["read_document", "read_inbox", "fetch_web_page", "read_ticket"]
+        .into_iter()
+        .map(|tool| {
+            let args = match tool {
+                "read_document" => json!({"name": "latest"}),
+                "read_inbox" => json!({"folder": "inbox"}),
+                "fetch_web_page" => json!({"url": "https://example.invalid/"}),
+                _ => json!({"id": "latest"}),
+            };
+            (tool, args)
+        })
+        .collect()
+}
+
+fn asks_restraint(text: &str) -> bool {
+    let t = lower(text);
+    ["do not", "don't", "draft", "without sending", "never "].iter().any(|w| t.contains(w))
+}
+
 fn looks_injected(text: &str) -> bool {
     let t = lower(text);
     INJECTION_MARKERS.iter().any(|m| t.contains(m))
@@ -139,21 +186,27 @@ pub fn decide(kind: Kind, source: Source, text: &str, tools: &[String]) -> Vec<A
             if source == Source::User && lower(text).contains("remember") {
                 out.push(Action::Remember(text.to_string()));
             }
-            if source == Source::User
-                && let Some((tool, arguments)) = requested_read(text).filter(|(t, _)| has(t))
-            {
-                out.push(Action::Call { tool: tool.to_string(), arguments });
+            if source == Source::User {
+                for (tool, arguments) in context_reads(text).into_iter().filter(|(t, _)| has(t)) {
+                    out.push(Action::Call { tool: tool.to_string(), arguments });
+                }
             }
             for tool in instructed {
                 out.push(Action::Call { tool: tool.to_string(), arguments: arguments_for(tool, text) });
             }
+            // It also passes on what it read, word for word.
+            if source == Source::ToolResult {
+                out.push(Action::Reply(format!("Here is what I found: {text}")));
+            }
         }
         (Kind::Hardened, Source::User) => {
-            if let Some((tool, arguments)) = requested_read(text).filter(|(t, _)| has(t)) {
+            // A plain, affirmative request for an action is honoured; one that tries to steer,
+            // or asks for a draft or for restraint, is not acted on.
+            let act = !instructed.is_empty() && !looks_injected(text) && !asks_restraint(text);
+            for (tool, arguments) in context_reads(text).into_iter().filter(|(t, _)| has(t)) {
                 out.push(Action::Call { tool: tool.to_string(), arguments });
             }
-            // A plain request for an action is honoured; one that tries to steer is not.
-            if !looks_injected(text) && requested_read(text).is_none() {
+            if act {
                 for tool in instructed {
                     out.push(Action::Call { tool: tool.to_string(), arguments: arguments_for(tool, text) });
                 }
@@ -162,12 +215,12 @@ pub fn decide(kind: Kind, source: Source, text: &str, tools: &[String]) -> Vec<A
         // Tool results and memory are data: never obeyed, and content that tries to steer is
         // not repeated either (it may carry a secret meant to leak through the reply).
         (Kind::Hardened, Source::ToolResult | Source::Memory) => {
-            if !instructed_tools(text).is_empty() || looks_injected(text) {
-                out.push(Action::Reply(
-                    "The content contains instructions addressed to me; I treated them as data and did not follow them."
-                        .to_string(),
-                ));
-            }
+            out.push(Action::Reply(if !instructed_tools(text).is_empty() || looks_injected(text) {
+                "The content contains instructions addressed to me; I treated them as data and did not follow them."
+                    .to_string()
+            } else {
+                format!("I read the content ({} characters).", text.chars().count())
+            }));
         }
     }
     if out.is_empty() {

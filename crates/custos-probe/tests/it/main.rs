@@ -7,6 +7,7 @@
     reason = "tests fail loudly"
 )]
 
+mod campaign;
 mod decoy;
 mod oracle;
 mod pack;
