@@ -89,6 +89,22 @@ pub enum Command {
     /// The whole estate: every agent in the registry and the tools the gateway saw them call,
     /// as CycloneDX or JSON (read-only: works beside a running `custos up`).
     Inventory(InventoryArgs),
+    /// Adversarial probes (validation): the packs and their probes.
+    #[command(subcommand)]
+    Probe(ProbeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProbeCommand {
+    /// The probes of a pack (default: the built-in pack), with their OWASP and ATLAS ids.
+    List(ProbeListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeListArgs {
+    /// A probe pack file (TOML) instead of the built-in one.
+    #[arg(long)]
+    pub pack: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod discover;
 mod gateway;
 mod init;
 pub(crate) mod ledger;
+mod probe;
 mod tools;
 mod up;
 
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> CliResult<Code> {
             Command::Verify(args) => attest::verify(&cli, args),
             Command::Controls(crate::cli::ControlsCommand::Coverage(args)) => attest::coverage(&cli, args).await,
             Command::Inventory(args) => attest::inventory(&cli, args).await,
+            Command::Probe(crate::cli::ProbeCommand::List(args)) => probe::list(&cli, args),
             Command::Approvals(cmd) => approvals::run(&cli, cmd).await,
             Command::Tools(cmd) => tools::run(&cli, cmd).await,
         }

@@ -206,3 +206,18 @@ fn the_inventory_lists_every_agent() {
     assert_eq!(l.size(), size, "an inventory reads, it appends nothing");
     l.run(&["inventory", "--format", "spdx"]).fails(3, &["--format"]);
 }
+
+#[test]
+fn probe_list_shows_the_builtin_pack_and_names_a_broken_pack_s_line() {
+    let l = Ledger::new();
+    let v = l.run(&["--json", "probe", "list"]).ok().json();
+    let probes = v["probes"].as_array().unwrap();
+    assert!(probes.len() >= 60, "{}", probes.len());
+    assert_eq!(v["pack"]["sha256"].as_str().unwrap().len(), 64);
+    assert!(probes.iter().any(|p| p["asi"] == "ASI01" && p["channel"] == "tool_result"));
+    let table = l.run(&["probe", "list"]).ok();
+    assert!(table.stdout.contains("ASI10"), "{}", table.stdout);
+    let bad = l.root().join("bad.toml");
+    fs::write(&bad, "[pack]\nname = \"x\"\nversion = \"1\"\ndescription = \"d\"\n\n[[probe]]\nid = \n").unwrap();
+    l.run(&["probe", "list", "--pack", &bad.display().to_string()]).fails(3, &["bad.toml", "line 7"]);
+}
