@@ -478,6 +478,15 @@ impl CoverageStatus {
             Self::NoEvidence => "no_evidence",
         }
     }
+
+    /// The words a reader sees.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Evidenced => "evidenced",
+            Self::Partial => "partial",
+            Self::NoEvidence => "no evidence",
+        }
+    }
 }
 
 impl fmt::Display for CoverageStatus {

@@ -273,33 +273,8 @@ pub struct Recertification {
     pub next_due: Option<Timestamp>,
 }
 
-/// How well one control is evidenced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CoverageStatus {
-    Evidenced,
-    Partial,
-    NoEvidence,
-}
-
-impl CoverageStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Evidenced => "evidenced",
-            Self::Partial => "partial",
-            Self::NoEvidence => "no_evidence",
-        }
-    }
-
-    /// The words a reader sees.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Evidenced => "evidenced",
-            Self::Partial => "partial",
-            Self::NoEvidence => "no evidence",
-        }
-    }
-}
+/// How well one control is evidenced: the same status the coverage rule computes.
+pub use crate::controls::CoverageStatus;
 
 /// One control of one framework and the evidence behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,11 +5,8 @@ use std::collections::BTreeMap;
 
 use anyhow::anyhow;
 use custos_attest::{AttestOptions, ControlCatalogue, PreviousExport, WindowRequest};
-use custos_core::{
-    AgentId,
-    registry::{AgentQuery, AgentState},
-};
-use custos_store::{ProtectStore, RegistryStore, Store, sqlite::SqliteStore};
+use custos_core::{AgentId, registry::AgentState};
+use custos_store::{ProtectStore, Store, sqlite::SqliteStore};
 
 use crate::{
     cli::{AttestArgs, AttestFormat, Cli, CoverageArgs, InventoryArgs, InventoryFormat, VerifyBundleArgs},
@@ -38,18 +35,12 @@ fn write_out(path: Option<&std::path::Path>, bytes: &[u8]) -> CliResult<()> {
 /// but its discovery, so it belongs in the inventory, not in an attestation. Retired agents stay
 /// in, since their history is exactly what an auditor asks about.
 async fn attestable(store: &SqliteStore) -> CliResult<Vec<AgentId>> {
-    let mut out = Vec::new();
-    let mut after: Option<AgentId> = None;
-    loop {
-        let page = store.agents(&AgentQuery { after: after.clone(), limit: 500, ..AgentQuery::default() }).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id.clone());
-        let n = page.len();
-        out.extend(page.into_iter().filter(|a| a.state != AgentState::Discovered).map(|a| a.id));
-        if n < 500 {
-            break;
-        }
-    }
+    let out: Vec<AgentId> = crate::cmd::all_agents(store)
+        .await?
+        .into_iter()
+        .filter(|a| a.state != AgentState::Discovered)
+        .map(|a| a.id)
+        .collect();
     Ok(out)
 }
 
@@ -208,18 +199,7 @@ pub async fn inventory(cli: &Cli, args: &InventoryArgs) -> CliResult<Code> {
     let store = SqliteStore::open_read_only(&dir.db(), dir.verifier(None)?)?;
     // The whole estate, shadow (`discovered`) records included: they are what an inventory is
     // for.
-    let mut agents = Vec::new();
-    let mut after: Option<AgentId> = None;
-    loop {
-        let page = store.agents(&AgentQuery { after: after.clone(), limit: 500, ..AgentQuery::default() }).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id.clone());
-        let n = page.len();
-        agents.extend(page);
-        if n < 500 {
-            break;
-        }
-    }
+    let agents = crate::cmd::all_agents(&store).await?;
     let tools = ToolActivity::from_gateway(&store.gateway_activity().await?);
     let mut random = [0u8; 16];
     getrandom::fill(&mut random).map_err(|e| CliError::env(anyhow!("no randomness for the serial number: {e}")))?;

@@ -11,7 +11,6 @@ use anyhow::anyhow;
 use custos_core::{
     AgentId, Event,
     discovery::{AgentDiscovered, DiscoveryFinding, DiscoveryRun},
-    registry::AgentQuery,
 };
 use custos_discover::{
     AgentFinding, Catalogues, FingerprintKey, Label, Plan, ReconcileOptions, Reconciled, RegistryAgent, Report, Source,
@@ -255,18 +254,7 @@ async fn registry_view(
     store: &SqliteStore,
     activity: &[custos_store::protect::GatewayActivity],
 ) -> CliResult<Vec<RegistryAgent>> {
-    let mut agents = Vec::new();
-    let mut after: Option<AgentId> = None;
-    loop {
-        let page = store.agents(&AgentQuery { after: after.clone(), limit: 500, ..AgentQuery::default() }).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id.clone());
-        let n = page.len();
-        agents.extend(page);
-        if n < 500 {
-            break;
-        }
-    }
+    let agents = crate::cmd::all_agents(store).await?;
     let mut last_use: BTreeMap<String, jiff::Timestamp> = BTreeMap::new();
     for (cred, _) in store.credentials(None).await? {
         if let Some(t) = cred.last_used_at {

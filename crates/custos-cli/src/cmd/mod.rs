@@ -42,6 +42,25 @@ pub fn run(cli: Cli) -> CliResult<Code> {
     })
 }
 
+/// Every agent in the registry, in id order, read page by page.
+pub(crate) async fn all_agents(
+    store: &custos_store::sqlite::SqliteStore,
+) -> Result<Vec<custos_core::registry::Agent>, custos_store::StoreError> {
+    use custos_store::RegistryStore;
+    const PAGE: u32 = 500;
+    let mut out: Vec<custos_core::registry::Agent> = Vec::new();
+    loop {
+        let after = out.last().map(|a| a.id.clone());
+        let page =
+            store.agents(&custos_core::registry::AgentQuery { after, limit: PAGE, ..Default::default() }).await?;
+        let n = page.len();
+        out.extend(page);
+        if n < PAGE as usize {
+            return Ok(out);
+        }
+    }
+}
+
 /// Prints `v` as pretty JSON (what `--json` shows).
 pub(crate) fn print_json<T: serde::Serialize>(v: &T) {
     crate::output::json(&serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
