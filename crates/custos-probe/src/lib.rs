@@ -7,5 +7,6 @@ pub mod pack;
 pub mod record;
 pub mod refagent;
 pub mod refserver;
+pub mod report;
 
 pub use pack::{Pack, PackError, Probe, RenderedProbe};
