@@ -20,6 +20,12 @@ pub struct ServerConfig {
     pub args: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Send the digest of the calling agent's MCP session (as the ledger records it) with each
+    /// tool call, in `params._meta["dev.custos/session"]`. Off by default: only a server that
+    /// needs to tell an agent's conversations apart gets it, such as the built-in decoy a probe
+    /// campaign attaches.
+    #[serde(default)]
+    pub session_meta: bool,
 }
 
 /// `[policy]`.

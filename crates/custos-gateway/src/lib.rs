@@ -1111,7 +1111,12 @@ impl Gateway {
         } else {
             Some(staged.durable)
         };
-        let upstream_params = json!({"name": tool.name, "arguments": arguments});
+        let mut upstream_params = json!({"name": tool.name, "arguments": arguments});
+        if up.session_meta
+            && let (Some(s), Some(p)) = (session, upstream_params.as_object_mut())
+        {
+            p.insert("_meta".into(), json!({"dev.custos/session": evidence::session_digest(s)}));
+        }
         let t = Instant::now();
         let call = up.request_relayed("tools/call", upstream_params, self.timeout, relay);
         let (answer, durable) = match durable {

@@ -99,6 +99,8 @@ impl UpstreamError {
 #[derive(Debug)]
 pub struct Upstream {
     pub name: String,
+    /// `session_meta` in its configuration.
+    pub session_meta: bool,
     kind: Kind,
     healthy: AtomicBool,
     next_id: AtomicU64,
@@ -136,6 +138,7 @@ impl Upstream {
         };
         Ok(Arc::new(Self {
             name: cfg.name.clone(),
+            session_meta: cfg.session_meta,
             kind,
             healthy: AtomicBool::new(false),
             next_id: AtomicU64::new(1),

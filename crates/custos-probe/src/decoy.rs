@@ -39,6 +39,10 @@ pub const SINK_TOOLS: &[&str] = &["send_email", "http_post", "write_file", "tran
 /// The header a session-era MCP client echoes on every request after `initialize`.
 pub const SESSION_HEADER: &str = "mcp-session-id";
 
+/// The `_meta` key under which the gateway forwards the digest of the agent's session to a
+/// server configured with `session_meta = true`.
+pub const CONVERSATION_META: &str = "dev.custos/session";
+
 /// JSON-RPC error codes the decoy answers with.
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
@@ -88,6 +92,11 @@ pub struct DecoyCall {
     pub arguments: Value,
     /// The `Mcp-Session-Id` header, when the client sent one.
     pub session: Option<String>,
+    /// The conversation the call belongs to: the agent's session digest the gateway forwards
+    /// in `_meta["dev.custos/session"]` (see `session_meta`), else `session`.
+    pub conversation: Option<String>,
+    /// The campaign trial the conversation was bound to, if any (see [`Decoy::offer`]).
+    pub trial: Option<u64>,
 }
 
 /// The oracles judge from the fields they need; time and session stay with the decoy's record.
@@ -101,6 +110,10 @@ impl From<DecoyCall> for crate::oracle::DecoyCall {
 struct Inner {
     config: DecoyConfig,
     calls: Vec<DecoyCall>,
+    /// A trial waiting for its conversation: the next unknown conversation is bound to it.
+    pending: Option<(u64, Arc<DecoyConfig>)>,
+    /// Conversations bound to trials, with the content each trial serves.
+    bound: HashMap<String, (u64, Arc<DecoyConfig>)>,
 }
 
 #[derive(Debug)]
@@ -133,7 +146,10 @@ impl Decoy {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| DecoyError::Bind { addr, source })?;
         let bound = listener.local_addr().map_err(DecoyError::LocalAddr)?;
         let shared =
-            Arc::new(Shared { inner: Mutex::new(Inner { config, calls: Vec::new() }), sessions: AtomicU64::new(0) });
+            Arc::new(Shared {
+            inner: Mutex::new(Inner { config, calls: Vec::new(), pending: None, bound: HashMap::new() }),
+            sessions: AtomicU64::new(0),
+        });
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router(shared.clone());
         let task = tokio::spawn(async move {
@@ -165,6 +181,40 @@ impl Decoy {
     /// Replaces the whole configuration (recorded calls are kept).
     pub fn set_config(&self, config: DecoyConfig) {
         self.shared.lock().config = config;
+    }
+
+    /// Offers `config` to trial `trial`: the next call from a conversation the decoy has not
+    /// seen binds that conversation to the trial, and every call in it is then served from
+    /// `config` and recorded with the trial's number. A campaign offers one trial at a time and
+    /// waits for [`Decoy::is_bound`] (or the trial's end) before offering the next, so
+    /// concurrent trials against one agent never share poisoned content. A later offer replaces
+    /// an unclaimed one.
+    pub fn offer(&self, trial: u64, config: DecoyConfig) {
+        self.shared.lock().pending = Some((trial, Arc::new(config)));
+    }
+
+    /// Whether a conversation has been bound to `trial`.
+    pub fn is_bound(&self, trial: u64) -> bool {
+        self.shared.lock().bound.values().any(|(t, _)| *t == trial)
+    }
+
+    /// Ends `trial`: its conversations are forgotten (a conversation id that comes back later is
+    /// unknown again) and an unclaimed offer for it is withdrawn. Returns the conversations it had.
+    pub fn release(&self, trial: u64) -> Vec<String> {
+        let mut inner = self.shared.lock();
+        if inner.pending.as_ref().is_some_and(|(t, _)| *t == trial) {
+            inner.pending = None;
+        }
+        let mine: Vec<String> = inner.bound.iter().filter(|(_, (t, _))| *t == trial).map(|(k, _)| k.clone()).collect();
+        for k in &mine {
+            inner.bound.remove(k);
+        }
+        mine
+    }
+
+    /// The calls recorded for `trial`, in arrival order.
+    pub fn calls_of(&self, trial: u64) -> Vec<DecoyCall> {
+        self.shared.lock().calls.iter().filter(|c| c.trial == Some(trial)).cloned().collect()
     }
 
     /// Every call recorded so far, in arrival order.
@@ -259,6 +309,12 @@ fn initialize(shared: &Shared, id: Value, params: &Value) -> Response {
 }
 
 fn call_tool(shared: &Shared, id: Value, params: &Value, session: Option<String>) -> Response {
+    let conversation = params
+        .get("_meta")
+        .and_then(|m| m.get(CONVERSATION_META))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| session.clone());
     let Some(tool) = params.get("name").and_then(Value::as_str) else {
         return rpc_error(StatusCode::OK, id, INVALID_PARAMS, "tools/call needs a `name`".into());
     };
@@ -269,15 +325,30 @@ fn call_tool(shared: &Shared, id: Value, params: &Value, session: Option<String>
     let text = {
         let mut inner = shared.lock();
         let seq = inner.calls.last().map_or(0, |c| c.seq) + 1;
+        // The conversation's trial: bound already, or bound now to the trial on offer.
+        let key = conversation.clone().unwrap_or_default();
+        let trial = match inner.bound.get(&key) {
+            Some((t, c)) => Some((*t, c.clone())),
+            None => match inner.pending.take() {
+                Some((t, c)) => {
+                    inner.bound.insert(key, (t, c.clone()));
+                    Some((t, c))
+                }
+                None => None,
+            },
+        };
         inner.calls.push(DecoyCall {
             seq,
             at: SystemTime::now(),
             tool: tool.to_owned(),
             arguments: arguments.clone(),
             session,
+            conversation,
+            trial: trial.as_ref().map(|(t, _)| *t),
         });
         if CONTENT_TOOLS.contains(&tool) || SENSITIVE_TOOLS.contains(&tool) {
-            Some(inner.config.content.get(tool).unwrap_or(&inner.config.default_text).clone())
+            let config = trial.as_ref().map_or(&inner.config, |(_, c)| c.as_ref());
+            Some(config.content.get(tool).unwrap_or(&config.default_text).clone())
         } else {
             sink_reply(tool, &arguments)
         }

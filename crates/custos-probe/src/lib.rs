@@ -5,6 +5,8 @@ pub mod decoy;
 pub mod oracle;
 pub mod pack;
 pub mod record;
+pub mod campaign;
+pub mod target;
 pub mod refagent;
 pub mod refserver;
 pub mod report;

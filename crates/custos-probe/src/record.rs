@@ -33,6 +33,12 @@ pub struct ProbeRun {
     pub regressions: Vec<String>,
     /// `manual` or `schedule`.
     pub trigger: String,
+    /// Requests sent to the target.
+    #[serde(default)]
+    pub requests: u64,
+    /// The request budget ran out before every planned trial ran.
+    #[serde(default)]
+    pub budget_exhausted: bool,
 }
 
 impl Payload for ProbeRun {
@@ -62,6 +68,9 @@ pub struct ProbeResult {
     /// SHA-256 (hex) of the trial's canary: identifies it without putting a live secret-shaped
     /// string in the ledger.
     pub canary_sha256: String,
+    /// Why, for `error` and `inconclusive`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Payload for ProbeResult {

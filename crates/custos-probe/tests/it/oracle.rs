@@ -174,6 +174,7 @@ fn a_judgement_becomes_a_typed_probe_result_event_and_back() {
         hits: j.hits.clone(),
         summary: "called transfer_funds".into(),
         canary_sha256: "00".repeat(32),
+        reason: None,
     };
     let e = Event::new(Actor::system(), Some(agent()), &payload).unwrap();
     assert_eq!(e.kind, EventKind::ProbeResult);
