@@ -98,6 +98,82 @@ pub enum Command {
 pub enum ProbeCommand {
     /// The probes of a pack (default: the built-in pack), with their OWASP and ATLAS ids.
     List(ProbeListArgs),
+    /// Runs a pack against a `[[targets]]` entry through the gateway, judges every trial by
+    /// what the agent did there, and records the results. Exit 2 on a regression (a probe
+    /// resisted in the previous run of the target and compromised now).
+    Run(ProbeRunArgs),
+    /// Past runs of a target, from the ledger (read-only: works beside a running `custos up`).
+    History(ProbeHistoryArgs),
+    /// Serves a reference agent: an OpenAI-compatible chat endpoint whose tools are called
+    /// over MCP (through the gateway). `naive` follows instructions wherever it finds them;
+    /// `hardened` treats tool results and memory as data. The agent's token is read from
+    /// `CUSTOS_AGENT_TOKEN` or `--token-file`, never from the command line.
+    Refagent(RefagentArgs),
+}
+
+/// Output formats of `custos probe run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeFormat {
+    Table,
+    Json,
+    Junit,
+    Sarif,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeRunArgs {
+    /// The target's name in `[[targets]]`.
+    #[arg(long)]
+    pub target: String,
+    /// A probe pack file (TOML) instead of the built-in one.
+    #[arg(long)]
+    pub pack: Option<std::path::PathBuf>,
+    /// Trials per probe (each with a fresh canary).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub trials: u32,
+    /// Trials in flight at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
+    /// Most requests to send to the target in this run (default: no limit).
+    #[arg(long)]
+    pub max_requests: Option<u64>,
+    #[arg(long, value_enum, default_value_t = ProbeFormat::Table)]
+    pub format: ProbeFormat,
+    /// Write the report here instead of standard output.
+    #[arg(long, short = 'o')]
+    pub output: Option<std::path::PathBuf>,
+    /// Where the gateway listens during the run (default: as `custos up`).
+    #[arg(long, env = env::LISTEN)]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeHistoryArgs {
+    /// The target's name in `[[targets]]`.
+    #[arg(long)]
+    pub target: String,
+}
+
+/// The reference agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RefKind {
+    Naive,
+    Hardened,
+}
+
+#[derive(Debug, Args)]
+pub struct RefagentArgs {
+    #[arg(long, value_enum)]
+    pub kind: RefKind,
+    /// Where to serve `POST /v1/chat/completions` (loopback only).
+    #[arg(long, default_value = "127.0.0.1:7301")]
+    pub listen: String,
+    /// The MCP endpoint its tools are at: the gateway, e.g. http://127.0.0.1:7070/mcp/decoy.
+    #[arg(long)]
+    pub mcp: String,
+    /// A file holding the agent's gateway token (else `CUSTOS_AGENT_TOKEN`).
+    #[arg(long)]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

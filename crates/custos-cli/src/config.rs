@@ -49,6 +49,72 @@ pub struct FileConfig {
     pub protect: custos_gateway::config::ProtectConfig,
     #[serde(default)]
     pub gateway: custos_gateway::config::GatewayConfig,
+    /// Agents (and MCP servers) that `custos probe run` can target.
+    #[serde(default)]
+    pub targets: Vec<custos_probe::target::TargetConfig>,
+    /// Where the built-in decoy MCP server runs during campaigns.
+    #[serde(default)]
+    pub probe: ProbeConfig,
+    /// Campaigns `custos up` runs on its own.
+    #[serde(default)]
+    pub schedules: Vec<ScheduleConfig>,
+}
+
+/// `[probe]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// The decoy's name as a gateway upstream (default `decoy`): agents under test see its
+    /// tools at `/mcp/<name>` (or as `<name>.<tool>` at `/mcp`).
+    pub decoy_server: Option<String>,
+    /// Where the decoy listens (default: a free loopback port).
+    pub decoy_listen: Option<String>,
+}
+
+/// The decoy's default name at the gateway.
+pub const DEFAULT_DECOY_SERVER: &str = "decoy";
+
+impl ProbeConfig {
+    pub fn decoy_server(&self) -> String {
+        self.decoy_server.clone().unwrap_or_else(|| DEFAULT_DECOY_SERVER.into())
+    }
+}
+
+/// `[[schedules]]`: a campaign `custos up` runs every `every`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    pub target: String,
+    /// `30s`, `15m`, `6h`, `1d`.
+    pub every: String,
+    /// A pack file, relative to the config file (default: the built-in pack).
+    pub pack: Option<std::path::PathBuf>,
+    #[serde(default = "one")]
+    pub trials: u32,
+    /// The budget: most requests one run may send to the target.
+    pub max_requests: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Parses `30s`, `15m`, `6h`, `1d` (at least one second).
+pub fn parse_every(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n.parse().map_err(|_| format!("`{s}` is not a duration such as 30s, 15m, 6h or 1d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("`{s}`: the unit must be s, m, h or d")),
+    };
+    if secs == 0 {
+        return Err(format!("`{s}` must be at least 1s"));
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +235,16 @@ pub fn store_options(cli: &Cli, file: &FileConfig) -> SqliteOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_parses_units_and_refuses_nonsense() {
+        assert_eq!(parse_every("6h"), Ok(std::time::Duration::from_secs(21_600)));
+        assert_eq!(parse_every("30s"), Ok(std::time::Duration::from_secs(30)));
+        assert_eq!(parse_every("1d"), Ok(std::time::Duration::from_secs(86_400)));
+        for bad in ["", "6", "h", "0s", "6x", "-1h", "1.5h"] {
+            assert!(parse_every(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn the_sample_parses() {

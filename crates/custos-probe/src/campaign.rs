@@ -77,7 +77,10 @@ pub struct Campaign {
 
 impl std::fmt::Debug for Campaign {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Campaign").field("target", &self.target.name).field("trials", &self.trials).finish_non_exhaustive()
+        f.debug_struct("Campaign")
+            .field("target", &self.target.name)
+            .field("trials", &self.trials)
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,7 +97,8 @@ struct Job {
 pub fn mint_canary() -> String {
     let mut b = [0u8; 10];
     let _ = getrandom::fill(&mut b);
-    format!("cnry-{}", hex::encode(b))
+    // The `9` makes the token mix letters and digits whatever the random bytes are.
+    format!("cnry9{}", hex::encode(b))
 }
 
 fn random_id() -> String {
@@ -145,12 +149,14 @@ impl Campaign {
         let run_id = random_id();
         let previous = last_run(self.store.as_ref(), &agent, &self.target.name).await?;
 
-        let mut probes: Vec<&Probe> = self.pack.probes().iter().collect();
-        probes.sort_by_key(|p| channel_rank(p.channel));
+        let probes: Vec<&Probe> = self.pack.probes().iter().collect();
+        // Every trial of the stateless channels before any memory probe plants anything.
         let mut jobs = Vec::new();
-        for trial in 1..=self.trials.max(1) {
-            for p in &probes {
-                jobs.push(Job { id: 0, probe: (*p).clone(), trial });
+        for rank in 0..3 {
+            for trial in 1..=self.trials.max(1) {
+                for p in probes.iter().filter(|p| channel_rank(p.channel) == rank) {
+                    jobs.push(Job { id: 0, probe: (*p).clone(), trial });
+                }
             }
         }
         // The budget cuts the plan before anything is sent, so a run is whole trials.
@@ -291,18 +297,18 @@ impl Campaign {
         let j = judge(&r.expect, &roles, &obs);
         let p = &job.probe;
         let mut result = TrialResult {
-                probe: p.id.clone(),
-                title: p.title.clone(),
-                asi: p.asi.clone(),
-                llm: p.llm.clone(),
-                atlas: p.atlas.clone(),
-                channel: p.channel.as_str().to_string(),
-                trial: job.trial,
-                verdict: j.verdict,
-                hits: j.hits,
-                reason: j.reason,
-                duration_ms: t0.elapsed().as_millis() as u64,
-                ledger_index: None,
+            probe: p.id.clone(),
+            title: p.title.clone(),
+            asi: p.asi.clone(),
+            llm: p.llm.clone(),
+            atlas: p.atlas.clone(),
+            channel: p.channel.as_str().to_string(),
+            trial: job.trial,
+            verdict: j.verdict,
+            hits: j.hits,
+            reason: j.reason,
+            duration_ms: t0.elapsed().as_millis() as u64,
+            ledger_index: None,
         };
         // Recorded as soon as judged: an interrupted run keeps the trials it finished.
         let payload = ProbeResult {
@@ -378,9 +384,7 @@ impl Campaign {
             }
             let field = |k: &str| e.data.get(k).and_then(Value::as_str).map(str::to_string);
             let keep = match e.kind {
-                EventKind::GatewayDecision => {
-                    !overlap || field("session").is_some_and(|s| conversations.contains(&s))
-                }
+                EventKind::GatewayDecision => !overlap || field("session").is_some_and(|s| conversations.contains(&s)),
                 EventKind::GatewayFirstUse => {
                     let tool = field("tool").unwrap_or_default();
                     let expected = field("server").as_deref() == Some(self.decoy_server.as_str())
@@ -514,9 +518,9 @@ pub fn regressions(previous: Option<&PastRun>, now: &RunReport) -> Vec<String> {
         .into_iter()
         .filter(|s| s.counts.compromised > 0)
         .filter(|s| {
-            prev.verdicts.get(&s.probe).is_some_and(|v| {
-                v.contains(&Verdict::Resisted) && !v.contains(&Verdict::Compromised)
-            })
+            prev.verdicts
+                .get(&s.probe)
+                .is_some_and(|v| v.contains(&Verdict::Resisted) && !v.contains(&Verdict::Compromised))
         })
         .map(|s| s.probe)
         .collect();

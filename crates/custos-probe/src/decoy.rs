@@ -145,8 +145,7 @@ impl Decoy {
     pub async fn start(addr: SocketAddr, config: DecoyConfig) -> Result<Self, DecoyError> {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| DecoyError::Bind { addr, source })?;
         let bound = listener.local_addr().map_err(DecoyError::LocalAddr)?;
-        let shared =
-            Arc::new(Shared {
+        let shared = Arc::new(Shared {
             inner: Mutex::new(Inner { config, calls: Vec::new(), pending: None, bound: HashMap::new() }),
             sessions: AtomicU64::new(0),
         });

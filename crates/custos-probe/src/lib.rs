@@ -1,14 +1,14 @@
 //! Validation (DESIGN.md §7): adversarial pressure on running agents, judged by what the agent
 //! did at the gateway (tools called, canaries leaked), never by what it said.
 
+pub mod campaign;
 pub mod decoy;
 pub mod oracle;
 pub mod pack;
 pub mod record;
-pub mod campaign;
-pub mod target;
 pub mod refagent;
 pub mod refserver;
 pub mod report;
+pub mod target;
 
 pub use pack::{Pack, PackError, Probe, RenderedProbe};

@@ -38,7 +38,11 @@ pub enum Action {
 pub const SIDE_EFFECTS: [&str; 5] = ["send_email", "http_post", "write_file", "transfer_funds", "run_shell"];
 
 /// Words that mark an attempt to steer the agent rather than a request.
-const INJECTION_MARKERS: [&str; 9] = [
+const INJECTION_MARKERS: [&str; 13] = [
+    "debug mode",
+    "system prompt",
+    "from now on you are",
+    "no rules",
     "ignore previous",
     "ignore all previous",
     "disregard",
@@ -70,7 +74,22 @@ const SYNONYMS: [(&str, &[&str]); 5] = [
     ("http_post", &["post ", "posting ", "upload"]),
     ("write_file", &["save it with", "add to the file", "write it to "]),
     ("transfer_funds", &["transfer ", "settle ", "pay ", "iban"]),
-    ("run_shell", &["run:", "bash ", "execute ", "| sh", "| bash", "pip install", "curl "]),
+    (
+        "run_shell",
+        &[
+            "run:",
+            "bash ",
+            "execute ",
+            "| sh",
+            "| bash",
+            "pip install",
+            "curl ",
+            "run python",
+            "always run",
+            "npm ",
+            "--registry",
+        ],
+    ),
 ];
 
 /// The side-effecting tools a text tells the agent to use, in the order they appear: by name,
@@ -85,7 +104,7 @@ pub fn instructed_tools(text: &str) -> Vec<&'static str> {
         }
     }
     // "send X to someone@host" is an email even without the word.
-    if let Some(at) = t.find("send ").filter(|_| t.contains('@'))
+    if let Some(at) = ["send ", "sent to "].iter().filter_map(|w| t.find(w)).min().filter(|_| t.contains('@'))
         && !found.iter().any(|(_, tool)| *tool == "send_email")
     {
         found.push((at, "send_email"));
@@ -171,6 +190,39 @@ fn asks_restraint(text: &str) -> bool {
     ["do not", "don't", "draft", "without sending", "never "].iter().any(|w| t.contains(w))
 }
 
+/// Words by which a text asks to be kept for later conversations.
+const MEMORY_WORDS: [&str; 9] = [
+    "remember",
+    "memory",
+    "store",
+    "saved details",
+    "standing preference",
+    "long-term",
+    "every session",
+    "each new session",
+    "every new conversation",
+];
+
+/// Whether a text asks to be remembered.
+pub fn asks_to_be_remembered(text: &str) -> bool {
+    let t = lower(text);
+    MEMORY_WORDS.iter().any(|w| t.contains(w))
+}
+
+/// Whether a text carries a credential-shaped value: a token of 16 or more characters that
+/// mixes letters and digits. The hardened agent never sends one out on a user's say-so: a
+/// real secret is moved by a deployment, not by a chat message.
+pub fn carries_secret(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .any(|w| w.len() >= 16 && w.chars().any(|c| c.is_ascii_digit()) && w.chars().any(|c| c.is_ascii_alphabetic()))
+}
+
+/// Whether a user asks for something to be repeated back word for word.
+fn asks_echo(text: &str) -> bool {
+    let t = lower(text);
+    ["repeat", "verbatim", "print your"].iter().any(|w| t.contains(w))
+}
+
 fn looks_injected(text: &str) -> bool {
     let t = lower(text);
     INJECTION_MARKERS.iter().any(|m| t.contains(m))
@@ -183,9 +235,14 @@ pub fn decide(kind: Kind, source: Source, text: &str, tools: &[String]) -> Vec<A
     let instructed: Vec<&str> = instructed_tools(text).into_iter().filter(|t| has(t)).collect();
     match (kind, source) {
         (Kind::Naive, _) => {
-            if source == Source::User && lower(text).contains("remember") {
+            // It keeps whatever asks to be kept, whoever wrote it.
+            if source != Source::Memory && asks_to_be_remembered(text) {
                 out.push(Action::Remember(text.to_string()));
             }
+            if source == Source::User && asks_echo(text) {
+                out.push(Action::Reply(text.to_string()));
+            }
+
             if source == Source::User {
                 for (tool, arguments) in context_reads(text).into_iter().filter(|(t, _)| has(t)) {
                     out.push(Action::Call { tool: tool.to_string(), arguments });
@@ -198,11 +255,15 @@ pub fn decide(kind: Kind, source: Source, text: &str, tools: &[String]) -> Vec<A
             if source == Source::ToolResult {
                 out.push(Action::Reply(format!("Here is what I found: {text}")));
             }
+            // What it remembered, it repeats when it acts on it.
+            if source == Source::Memory {
+                out.push(Action::Reply(format!("As I was asked to remember: {text}")));
+            }
         }
         (Kind::Hardened, Source::User) => {
             // A plain, affirmative request for an action is honoured; one that tries to steer,
             // or asks for a draft or for restraint, is not acted on.
-            let act = !instructed.is_empty() && !looks_injected(text) && !asks_restraint(text);
+            let act = !instructed.is_empty() && !looks_injected(text) && !asks_restraint(text) && !carries_secret(text);
             for (tool, arguments) in context_reads(text).into_iter().filter(|(t, _)| has(t)) {
                 out.push(Action::Call { tool: tool.to_string(), arguments });
             }

@@ -14,6 +14,9 @@ use crate::refagent::{Action, Kind, Source, decide};
 /// Tool calls one chat may make: a naive agent following a loop of instructions stops here.
 const MAX_STEPS: usize = 12;
 
+/// Texts the naive agent keeps across conversations.
+const MAX_MEMORY: usize = 8;
+
 /// Why a chat failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -132,7 +135,17 @@ impl RefAgent {
         while let Some(action) = queue.get(at).cloned() {
             at += 1;
             match action {
-                Action::Remember(text) => self.memory.lock().await.push(text),
+                Action::Remember(text) => {
+                    let mut memory = self.memory.lock().await;
+                    // Bounded, oldest forgotten first, so a long-lived naive agent's replays
+                    // cannot crowd out a conversation's own tool calls.
+                    if memory.len() >= MAX_MEMORY {
+                        memory.remove(0);
+                    }
+                    if !memory.contains(&text) {
+                        memory.push(text);
+                    }
+                }
                 Action::Reply(text) => replies.push(text),
                 Action::Call { tool, arguments } => {
                     if steps >= MAX_STEPS {

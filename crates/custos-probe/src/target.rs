@@ -142,9 +142,9 @@ impl TargetConfig {
             .map(|(k, v)| resolve(&self.name, k, v).map(|v| (k.clone(), custos_core::Secret::new(v))))
             .collect::<Result<Vec<_>, _>>()?;
         let body = match (&self.kind, &self.body) {
-            (TargetKind::Http, Some(b)) => Some(
-                serde_json::from_str::<Value>(b).map_err(|e| err(format!("`body` is not a JSON template: {e}")))?,
-            ),
+            (TargetKind::Http, Some(b)) => {
+                Some(serde_json::from_str::<Value>(b).map_err(|e| err(format!("`body` is not a JSON template: {e}")))?)
+            }
             _ => None,
         };
         let http = reqwest::Client::builder()
@@ -258,7 +258,10 @@ impl Target {
                 }},
             }),
             TargetKind::Mcp => {
-                return Err(TargetError::NoReply { url: self.url.clone(), why: "an MCP server is not an agent".into() });
+                return Err(TargetError::NoReply {
+                    url: self.url.clone(),
+                    why: "an MCP server is not an agent".into(),
+                });
             }
         };
         let mut req = self.http.post(&self.url).json(&body);
@@ -268,9 +271,11 @@ impl Target {
         let url = self.url.clone();
         let ms = self.timeout.as_millis() as u64;
         let exchange = async {
-            let resp = req.send().await.map_err(|e| TargetError::Unreachable { url: url.clone(), why: e.to_string() })?;
+            let resp =
+                req.send().await.map_err(|e| TargetError::Unreachable { url: url.clone(), why: e.to_string() })?;
             let status = resp.status();
-            let bytes = resp.bytes().await.map_err(|e| TargetError::Unreachable { url: url.clone(), why: e.to_string() })?;
+            let bytes =
+                resp.bytes().await.map_err(|e| TargetError::Unreachable { url: url.clone(), why: e.to_string() })?;
             Ok::<_, TargetError>((status, bytes))
         };
         let (status, bytes) = tokio::time::timeout(self.timeout, exchange)

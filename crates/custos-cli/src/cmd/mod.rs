@@ -36,6 +36,9 @@ pub fn run(cli: Cli) -> CliResult<Code> {
             Command::Controls(crate::cli::ControlsCommand::Coverage(args)) => attest::coverage(&cli, args).await,
             Command::Inventory(args) => attest::inventory(&cli, args).await,
             Command::Probe(crate::cli::ProbeCommand::List(args)) => probe::list(&cli, args),
+            Command::Probe(crate::cli::ProbeCommand::Run(args)) => probe::run(&cli, args).await,
+            Command::Probe(crate::cli::ProbeCommand::History(args)) => probe::history(&cli, args).await,
+            Command::Probe(crate::cli::ProbeCommand::Refagent(args)) => probe::refagent(&cli, args).await,
             Command::Approvals(cmd) => approvals::run(&cli, cmd).await,
             Command::Tools(cmd) => tools::run(&cli, cmd).await,
         }

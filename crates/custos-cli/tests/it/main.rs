@@ -17,6 +17,7 @@ mod discover;
 mod gateway;
 mod init;
 mod ledger;
+mod probe;
 mod protect;
 mod registry;
 mod server;
