@@ -2,6 +2,8 @@
 //! did at the gateway (tools called, canaries leaked), never by what it said.
 
 pub mod decoy;
+pub mod mcp_client;
+pub mod mcpcheck;
 pub mod oracle;
 pub mod pack;
 pub mod record;
