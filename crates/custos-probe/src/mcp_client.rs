@@ -114,6 +114,14 @@ impl Client {
         Ok(Self { conn, next_id: 0, timeout })
     }
 
+    /// A Streamable HTTP connection on an existing HTTP client, so that its connection pool is
+    /// shared (a reference agent opens one MCP session per chat). Nothing is sent yet.
+    pub fn over_http(http: reqwest::Client, url: &str, bearer: Option<Secret<String>>, timeout: Duration) -> Self {
+        let conn =
+            HttpConn { http, url: url.to_string(), bearer, session: None, protocol: PROTOCOL_VERSION.to_string() };
+        Self { conn: Conn::Http(Box::new(conn)), next_id: 0, timeout }
+    }
+
     /// `initialize` then `notifications/initialized`; returns the server's `initialize` result.
     pub async fn initialize(&mut self, client_name: &str) -> Result<Value, ClientError> {
         let params = json!({
