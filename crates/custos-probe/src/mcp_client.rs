@@ -97,10 +97,9 @@ impl Client {
     pub fn open(endpoint: &Endpoint, timeout: Duration) -> Result<Self, ClientError> {
         let conn = match endpoint {
             Endpoint::Http { url, bearer } => {
-                let http = reqwest::Client::builder()
-                    .timeout(timeout)
-                    .build()
-                    .map_err(|e| ClientError::HttpClient(e.to_string()))?;
+                // No reqwest timeout: every request is bounded as a whole by `timeout` below, so
+                // a slow server is always reported the same way.
+                let http = reqwest::Client::builder().build().map_err(|e| ClientError::HttpClient(e.to_string()))?;
                 Conn::Http(Box::new(HttpConn {
                     http,
                     url: url.clone(),
