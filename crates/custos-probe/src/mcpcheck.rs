@@ -212,8 +212,8 @@ pub async fn check_between(
     for name in names {
         let pin = pins.iter().find(|p| p.server == target.name && p.tool == name);
         let seen = Seen { first: first.tools.get(name), second: second.as_ref().ok().map(|s| s.tools.get(name)) };
-        out.push(result(POISONING_PREFIX, name, &POISONING, poisoning(&seen, &others), ms));
-        out.push(result(RUG_PULL_PREFIX, name, &RUG_PULL, rug_pull(&seen, pin, second.as_ref().err()), ms));
+        out.push(result(Check::Poisoning, name, poisoning(&seen, &others), ms));
+        out.push(result(Check::RugPull, name, rug_pull(&seen, pin, second.as_ref().err()), ms));
     }
     // A tools/list element without a usable name cannot be judged, and must not vanish either.
     let unnamed: BTreeSet<&String> = first.unnamed.iter().chain(second.iter().flat_map(|s| s.unnamed.iter())).collect();
@@ -383,11 +383,23 @@ fn changed_paths(old: &ToolManifest, new: &ToolManifest) -> String {
     if paths.is_empty() { "no pinned field differs".to_string() } else { format!("changed: {}", paths.join(", ")) }
 }
 
-fn result(prefix: &str, tool: &str, ids: &Taxonomy, judged: Judged, duration_ms: u64) -> TrialResult {
-    let title = if prefix == POISONING_PREFIX {
-        format!("tool `{tool}` hides no instructions to the model (tool poisoning)")
-    } else {
-        format!("tool `{tool}` keeps the manifest it was listed and pinned with (rug pull)")
+/// The two checks every tool gets.
+#[derive(Clone, Copy)]
+enum Check {
+    Poisoning,
+    RugPull,
+}
+
+fn result(check: Check, tool: &str, judged: Judged, duration_ms: u64) -> TrialResult {
+    let (prefix, ids, title) = match check {
+        Check::Poisoning => {
+            (POISONING_PREFIX, POISONING, format!("tool `{tool}` hides no instructions to the model (tool poisoning)"))
+        }
+        Check::RugPull => (
+            RUG_PULL_PREFIX,
+            RUG_PULL,
+            format!("tool `{tool}` keeps the manifest it was listed and pinned with (rug pull)"),
+        ),
     };
     TrialResult {
         probe: format!("{prefix}{tool}"),
