@@ -3,6 +3,8 @@
 
 pub mod campaign;
 pub mod decoy;
+pub mod mcp_client;
+pub mod mcpcheck;
 pub mod oracle;
 pub mod pack;
 pub mod record;

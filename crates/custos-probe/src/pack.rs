@@ -147,6 +147,11 @@ pub enum Problem {
     UnexpectedField { probe: String, channel: Channel, field: &'static str },
     #[error("probe `{probe}`: `expect` names no oracle")]
     NoOracle { probe: String },
+    #[error(
+        "probe `{probe}`: oracle `{oracle}` judges an MCP server's tool list, not an agent; \
+         check MCP servers with an MCP target instead"
+    )]
+    ServerOracle { probe: String, oracle: &'static str },
 }
 
 /// Where the attack reaches the agent.
@@ -438,7 +443,15 @@ fn check_probe(rp: RawProbe, lines: &Lines<'_>) -> Result<Probe, (usize, Problem
         .expect
         .get_ref()
         .iter()
-        .map(|o| Oracle::parse(o.get_ref()).ok_or_else(|| unknown("oracle", o)))
+        .map(|o| {
+            let oracle = Oracle::parse(o.get_ref()).ok_or_else(|| unknown("oracle", o))?;
+            // An agent's trial can never fire a server oracle, so such a probe would pass
+            // vacuously in every run.
+            if !oracle.judges_agents() {
+                return Err((line_of(&o.span()), Problem::ServerOracle { probe: id.clone(), oracle: oracle.as_str() }));
+            }
+            Ok(oracle)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if expect.is_empty() {
         return Err((line_of(&rp.expect.span()), Problem::NoOracle { probe: id }));

@@ -3,12 +3,14 @@
 //! over MCP (Streamable HTTP, JSON-RPC 2.0) at a URL — the custos gateway in a campaign, so
 //! every call it makes is decided and recorded there.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Json, Router, extract::State, http::StatusCode, routing::post};
+use custos_core::Secret;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+use crate::mcp_client::Client;
 use crate::refagent::{Action, Kind, Source, decide};
 
 /// Tool calls one chat may make: a naive agent following a loop of instructions stops here.
@@ -26,58 +28,22 @@ pub enum AgentError {
     Bind { addr: SocketAddr, why: String },
 }
 
-/// A minimal MCP client: initialize, list tools, call a tool.
+/// How long one MCP request of a chat may take (a call the gateway holds for a human's approval
+/// waits inside it).
+const MCP_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The agent's MCP session: [`crate::mcp_client`], with errors naming the URL.
 struct Mcp {
-    http: reqwest::Client,
+    client: Client,
     url: String,
-    token: Option<String>,
-    session: Option<String>,
-    next_id: u64,
 }
 
 impl Mcp {
     async fn rpc(&mut self, method: &str, params: Value) -> Result<Value, AgentError> {
-        self.next_id += 1;
-        let body = json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params});
-        let err = |why: String| AgentError::Mcp { url: self.url.clone(), why };
-        let mut req = self
-            .http
-            .post(&self.url)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-06-18")
-            .json(&body);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(s) = &self.session {
-            req = req.header("mcp-session-id", s);
-        }
-        let resp = req.send().await.map_err(|e| err(e.to_string()))?;
-        if let Some(s) = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
-            self.session = Some(s.to_string());
-        }
-        let status = resp.status();
-        let text = resp.text().await.map_err(|e| err(e.to_string()))?;
-        // A server may answer as an SSE stream of one message.
-        let json_text = text.lines().find_map(|l| l.strip_prefix("data:")).map(str::trim).unwrap_or(text.as_str());
-        let v: Value = serde_json::from_str(json_text).map_err(|e| err(format!("HTTP {status}, not JSON: {e}")))?;
-        if let Some(e) = v.get("error") {
-            return Err(err(format!("JSON-RPC error {e}")));
-        }
-        Ok(v.get("result").cloned().unwrap_or(Value::Null))
-    }
-
-    async fn notify_initialized(&mut self) {
-        let body = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        let mut req = self.http.post(&self.url).header("accept", "application/json, text/event-stream").json(&body);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(s) = &self.session {
-            req = req.header("mcp-session-id", s);
-        }
-        // A notification has no answer to wait for; a failure shows on the next request.
-        let _ = req.send().await;
+        self.client
+            .request(method, params)
+            .await
+            .map_err(|e| AgentError::Mcp { url: self.url.clone(), why: e.to_string() })
     }
 }
 
@@ -104,19 +70,13 @@ impl RefAgent {
 
     /// Answers one user message: reads and calls tools as the policy says, then replies.
     pub async fn chat(&self, user: &str) -> Result<String, AgentError> {
-        let mut mcp = Mcp {
-            http: self.http.clone(),
-            url: self.mcp_url.clone(),
-            token: self.token.clone(),
-            session: None,
-            next_id: 0,
-        };
-        mcp.rpc(
-            "initialize",
-            json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "custos-refagent", "version": "1"}}),
-        )
-        .await?;
-        mcp.notify_initialized().await;
+        let bearer = self.token.clone().map(Secret::new);
+        let client = Client::over_http(self.http.clone(), &self.mcp_url, bearer, MCP_TIMEOUT);
+        let mut mcp = Mcp { client, url: self.mcp_url.clone() };
+        mcp.client
+            .initialize("custos-refagent")
+            .await
+            .map_err(|e| AgentError::Mcp { url: self.mcp_url.clone(), why: e.to_string() })?;
         let listed = mcp.rpc("tools/list", json!({})).await?;
         let tools: Vec<String> = listed
             .get("tools")

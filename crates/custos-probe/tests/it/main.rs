@@ -9,6 +9,7 @@
 
 mod campaign;
 mod decoy;
+mod mcpcheck;
 mod oracle;
 mod pack;
 mod refagent;
