@@ -12,3 +12,4 @@ mod decoy;
 mod oracle;
 mod pack;
 mod refagent;
+mod report;
