@@ -13,3 +13,4 @@ mod mcpcheck;
 mod oracle;
 mod pack;
 mod refagent;
+mod report;
