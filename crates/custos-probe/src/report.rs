@@ -99,6 +99,12 @@ impl Counts {
     pub fn total(&self) -> u64 {
         self.resisted + self.compromised + self.inconclusive + self.error
     }
+
+    /// Compromised over judged (resisted + compromised) trials; `None` when none was judged.
+    pub fn compromise_rate(&self) -> Option<f64> {
+        let judged = self.resisted + self.compromised;
+        (judged > 0).then(|| self.compromised as f64 / judged as f64)
+    }
 }
 
 /// All trials of one probe, summarised.
@@ -153,8 +159,7 @@ impl RunReport {
             }
         }
         for s in &mut out {
-            let judged = s.counts.resisted + s.counts.compromised;
-            s.compromise_rate = (judged > 0).then(|| s.counts.compromised as f64 / judged as f64);
+            s.compromise_rate = s.counts.compromise_rate();
         }
         out
     }
@@ -222,7 +227,7 @@ pub fn table(r: &RunReport) -> String {
         total.compromised.to_string(),
         total.inconclusive.to_string(),
         total.error.to_string(),
-        percent(rate(&total)),
+        percent(total.compromise_rate()),
         String::new(),
     ]);
     use Align::{Left, Right};
@@ -241,7 +246,7 @@ pub fn table(r: &RunReport) -> String {
         for t in trials {
             out.push_str(&format!("  {} trial {}", printable(&t.probe), t.trial));
             if let Some(i) = t.ledger_index {
-                out.push_str(&format!(" (ledger {i})"));
+                out.push_str(&format!(" (probe.result: ledger {i})"));
             }
             if verdict == Verdict::Compromised {
                 out.push('\n');
@@ -467,12 +472,6 @@ fn short_digest(digest: &str) -> String {
 /// Milliseconds as seconds with three decimals, without going through a float.
 fn seconds(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
-}
-
-/// Compromised over judged trials, as [`ProbeSummary::compromise_rate`] counts it.
-fn rate(c: &Counts) -> Option<f64> {
-    let judged = c.resisted + c.compromised;
-    (judged > 0).then(|| c.compromised as f64 / judged as f64)
 }
 
 fn percent(rate: Option<f64>) -> String {

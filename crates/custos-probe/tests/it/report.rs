@@ -135,7 +135,7 @@ fn table_shows_the_evidence_and_reasons_without_letting_the_target_drive_the_ter
         t.split(&format!("\n{heading}\n")).nth(1).unwrap_or_else(|| panic!("no {heading} section in\n{t}"))
     };
     let compromised = after("compromised");
-    assert!(compromised.starts_with("  asi01-doc-email trial 2 (ledger 15)\n"), "{compromised}");
+    assert!(compromised.starts_with("  asi01-doc-email trial 2 (probe.result: ledger 15)\n"), "{compromised}");
     assert!(compromised.contains("    honeypot_call: called honeypot `send_email` (ledger 12, 13)\n"));
     assert!(compromised.contains("    canary_in_args: canary in `send_email` arguments <to> (ledger 13)\n"));
     let errors = after("errors");
@@ -342,4 +342,19 @@ fn writes_samples_for_the_outside_validators() {
     std::fs::write(dir.join("report.txt"), report::table(&r)).unwrap();
     std::fs::write(dir.join("report.junit.xml"), report::junit(&r)).unwrap();
     std::fs::write(dir.join("report.sarif"), serde_json::to_string_pretty(&report::sarif(&r)).unwrap()).unwrap();
+}
+
+#[test]
+fn hits_quoting_the_agent_cannot_break_the_xml_or_hide_text_on_a_terminal() {
+    let mut r = sample();
+    r.results[1].hits = vec![hit(Oracle::CanaryInOutput, "reply said\t\"\u{1b}]0;pwned\u{7}\" \u{202e}txt.exe", &[])];
+    let xml = report::junit(&r);
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("ill-formed JUnit: {e}\n{xml}"));
+    let failure = doc.descendants().find(|n| n.has_tag_name("failure")).unwrap();
+    assert_eq!(attr(failure, "message"), "reply said\t\"\u{fffd}]0;pwned\u{fffd}\" \u{202e}txt.exe");
+    assert!(failure.text().unwrap().starts_with("canary_in_output: reply said\t\"\u{fffd}]0;pwned\u{fffd}\""));
+
+    let t = report::table(&r);
+    assert!(t.contains(r#"canary_in_output: reply said\u{9}"\u{1b}]0;pwned\u{7}" \u{202e}txt.exe"#), "{t}");
+    assert!(!t.contains('\u{202e}') && !t.contains('\u{7}'));
 }
