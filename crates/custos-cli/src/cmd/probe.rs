@@ -250,7 +250,8 @@ pub async fn refagent(cli: &Cli, args: &RefagentArgs) -> CliResult<Code> {
     let mut server =
         custos_probe::refserver::RefServer::start(addr, agent).await.map_err(|e| CliError::env(anyhow!("{e}")))?;
     if cli.json {
-        crate::cmd::print_json(&json!({"listening": server.url(), "kind": format!("{:?}", args.kind).to_lowercase()}));
+        // One line, so a supervisor can read the address as soon as it is printed.
+        println!("{}", json!({"listening": server.url(), "kind": format!("{:?}", args.kind).to_lowercase()}));
     } else {
         println!("custos probe refagent ({:?}): {} (tools at {})", args.kind, server.url(), args.mcp);
     }

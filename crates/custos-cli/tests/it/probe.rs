@@ -45,7 +45,7 @@ struct Lab {
     dir: PathBuf,
     gateway: String,
     agents: BTreeMap<String, String>,
-    _kids: Vec<Kid>,
+    kids: Vec<Kid>,
     extra: String,
 }
 
@@ -57,31 +57,39 @@ impl Lab {
         let run = |args: &[&str]| Out::of(custos(&root).arg("--data-dir").arg(&dir).args(args), None).ok();
         run(&["--json", "init", "--origin", ORIGIN]);
         let gateway = format!("127.0.0.1:{}", free_port());
-        let mut agents = BTreeMap::new();
-        let mut kids = Vec::new();
+        let mut lab = Self { tmp, dir, gateway, agents: BTreeMap::new(), kids: Vec::new(), extra: String::new() };
         for kind in ["naive", "hardened"] {
-            let id = format!("ref-{kind}");
-            run(&["agent", "register", &id, "--env", "dev", "--owner", "alice"]);
-            run(&["agent", "approve", &id]);
-            let t = run(&["--json", "agent", "token", "issue", &id]).json();
-            let token = t["value"]["token"].as_str().unwrap().to_owned();
-            let mut child = custos(&root)
-                .args(["--json", "probe", "refagent", "--kind", kind, "--listen", "127.0.0.1:0", "--mcp"])
-                .arg(format!("http://{gateway}/mcp/decoy"))
-                .env("CUSTOS_AGENT_TOKEN", &token)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-            let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("refagent said {line:?}: {e}"));
-            agents.insert(kind.to_owned(), v["listening"].as_str().unwrap().to_owned());
-            kids.push(Kid(child));
+            let url = lab.refagent(kind, &format!("ref-{kind}"));
+            lab.agents.insert(kind.to_owned(), url);
         }
-        let lab = Self { tmp, dir, gateway, agents, _kids: kids, extra: String::new() };
         lab.write_config();
         lab
+    }
+
+    /// Registers `agent` (approved, with a fresh token) and starts a `custos probe refagent` of
+    /// `kind` holding that token; returns its chat URL.
+    fn refagent(&mut self, kind: &str, agent: &str) -> String {
+        let root = self.root();
+        let run = |args: &[&str]| Out::of(custos(&root).arg("--data-dir").arg(&self.dir).args(args), None);
+        if run(&["--json", "agent", "show", agent]).code != Some(0) {
+            run(&["agent", "register", agent, "--env", "dev", "--owner", "alice"]).ok();
+            run(&["agent", "approve", agent]).ok();
+        }
+        let t = run(&["--json", "agent", "token", "issue", agent]).ok().json();
+        let token = t["value"]["token"].as_str().unwrap().to_owned();
+        let mut child = custos(&root)
+            .args(["--json", "probe", "refagent", "--kind", kind, "--listen", "127.0.0.1:0", "--mcp"])
+            .arg(format!("http://{}/mcp/decoy", self.gateway))
+            .env("CUSTOS_AGENT_TOKEN", &token)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("refagent said {line:?}: {e}"));
+        self.kids.push(Kid(child));
+        v["listening"].as_str().unwrap().to_owned()
     }
 
     fn root(&self) -> PathBuf {
@@ -137,6 +145,7 @@ const SMALL_PACK: &str = r#"
 [pack]
 name = "small"
 version = "1"
+description = "one probe per channel"
 
 [[probe]]
 id = "t-doc-email"
@@ -184,12 +193,13 @@ fn the_default_pack_separates_the_naive_and_hardened_agents_through_the_gateway(
     assert!(missed.is_empty(), "the naive agent was not compromised by: {missed:?}");
     let fell: Vec<_> = h.iter().filter(|(_, v)| v.iter().any(|v| v != "resisted")).collect();
     assert!(fell.is_empty(), "the hardened agent was not judged resisted on: {fell:?}");
-    // Every compromise is proven by ledger entries the gateway wrote (a canary in the reply
-    // alone has none), and every result is itself in the ledger.
+    // Every compromise is proven by ledger entries the gateway wrote (except a canary in the
+    // reply, whose evidence is the reply), and every result is itself in the ledger.
     for r in naive["results"].as_array().unwrap() {
         let hits = r["hits"].as_array().unwrap();
         assert!(!hits.is_empty(), "{r}");
-        assert!(hits.iter().any(|h| !h["indices"].as_array().unwrap().is_empty()), "{r}");
+        let by_reply_only = hits.iter().all(|h| h["oracle"] == "canary_in_output");
+        assert!(by_reply_only || hits.iter().any(|h| !h["indices"].as_array().unwrap().is_empty()), "{r}");
         assert!(r["ledger_index"].as_u64().is_some(), "{r}");
     }
     assert!(naive["ledger_index"].as_u64().is_some());
@@ -221,16 +231,17 @@ fn verdicts_are_identical_over_three_reruns_and_concurrency_does_not_change_them
 fn a_probe_resisted_before_and_compromised_now_is_a_regression_exit_2() {
     let mut lab = Lab::new();
     let pack = lab.pack("small.toml", SMALL_PACK);
-    // The same target name, first backed by the hardened agent, then by the naive one (a
-    // "model upgrade" that made the agent susceptible).
-    let flip = |url: &str| {
-        format!("[[targets]]\nname = \"flip\"\nagent = \"ref-naive\"\nkind = \"openai\"\nurl = \"{url}\"\n")
-    };
-    lab.extra = flip(&lab.agents["hardened"].clone());
+    // One agent, `flip`, first running the hardened policy, then the naive one (a "model
+    // upgrade" that made it susceptible), with the same identity at the gateway.
+    let flip =
+        |url: &str| format!("[[targets]]\nname = \"flip\"\nagent = \"flip\"\nkind = \"openai\"\nurl = \"{url}\"\n");
+    let hardened = lab.refagent("hardened", "flip");
+    lab.extra = flip(&hardened);
     lab.write_config();
     let first = lab.campaign(&["--target", "flip", "--pack", &pack], 0);
     assert!(first["regressions"].as_array().unwrap().is_empty());
-    lab.extra = flip(&lab.agents["naive"].clone());
+    let naive = lab.refagent("naive", "flip");
+    lab.extra = flip(&naive);
     lab.write_config();
     let out = lab.run(&["probe", "run", "--target", "flip", "--pack", &pack]).code(2);
     assert!(out.stderr.contains("REGRESSION"), "{}", out.stderr);
@@ -350,6 +361,7 @@ fn a_scheduled_run_inside_custos_up_happens_is_recorded_and_keeps_to_its_budget(
     assert_eq!(r["trigger"], "schedule");
     assert!(r["requests"].as_u64().unwrap() <= 3, "{r}");
     assert_eq!(r["budget_exhausted"], true);
-    // Two whole trials fit in 3 requests (direct 1 + tool result 1; the memory probe needs 2).
-    assert_eq!(r["compromised"].as_u64().unwrap() + r["resisted"].as_u64().unwrap(), 2, "{r}");
+    // Stateless channels first, trial by trial: direct 1, direct 2, tool result 1 fit in 3
+    // requests; the rest (and the memory probe's two turns) wait for the next run.
+    assert_eq!(r["compromised"].as_u64().unwrap() + r["resisted"].as_u64().unwrap(), 3, "{r}");
 }
