@@ -237,7 +237,7 @@ impl Campaign {
             ledger_index: None,
         };
         report.regressions = regressions(previous.as_ref(), &report);
-        self.record(&agent, &mut report).await?;
+        record_run(self.store.as_ref(), &agent, &mut report).await?;
         report.duration_ms = started.elapsed().as_millis() as u64;
         Ok(report)
     }
@@ -311,24 +311,10 @@ impl Campaign {
             ledger_index: None,
         };
         // Recorded as soon as judged: an interrupted run keeps the trials it finished.
-        let payload = ProbeResult {
-            run_id: run_id.to_string(),
-            target: self.target.name.clone(),
-            probe: result.probe.clone(),
-            asi: result.asi.clone(),
-            llm: result.llm.clone(),
-            atlas: result.atlas.clone(),
-            channel: result.channel.clone(),
-            trial: result.trial,
-            verdict: result.verdict,
-            hits: result.hits.clone(),
-            summary: summary_line(&result),
-            canary_sha256: hex::encode(Sha256::digest(canary.as_bytes())),
-            reason: result.reason.clone(),
-        };
         let agent: AgentId = self.target.agent.parse().map_err(|_| CampaignError::Agent(self.target.agent.clone()))?;
-        let e = Event::new(Actor::system(), Some(agent), &payload).map_err(|e| CampaignError::Record(e.to_string()))?;
-        result.ledger_index = Some(self.store.append(e).await?.index);
+        let digest = hex::encode(Sha256::digest(canary.as_bytes()));
+        result.ledger_index =
+            Some(record_result(self.store.as_ref(), &agent, run_id, &self.target.name, &result, digest).await?);
         Ok((result, outcome.requests))
     }
 
@@ -401,32 +387,90 @@ impl Campaign {
         }
         Ok(out)
     }
+}
 
-    /// Appends the run's `probe.run` (its trials' `probe.result`s are already in).
-    async fn record(&self, agent: &AgentId, report: &mut RunReport) -> Result<(), CampaignError> {
-        let rec = |e: custos_core::CoreError| CampaignError::Record(e.to_string());
-        let c = report.counts();
-        let run = ProbeRun {
-            run_id: report.run_id.clone(),
-            target: report.target.clone(),
-            pack: report.pack.name.clone(),
-            pack_version: report.pack.version.clone(),
-            pack_digest: report.pack.digest.clone(),
-            trials: report.trials,
-            probes: report.by_probe().len() as u32,
-            resisted: c.resisted,
-            compromised: c.compromised,
-            inconclusive: c.inconclusive,
-            error: c.error,
-            regressions: report.regressions.clone(),
-            trigger: report.trigger.clone(),
-            requests: report.requests,
-            budget_exhausted: report.budget_exhausted,
-        };
-        let e = Event::new(Actor::system(), Some(agent.clone()), &run).map_err(rec)?;
-        report.ledger_index = Some(self.store.append(e).await?.index);
-        Ok(())
+/// Appends the run's `probe.run` (its trials' `probe.result`s are already in).
+pub async fn record_run(
+    store: &dyn RegistryStore,
+    agent: &AgentId,
+    report: &mut RunReport,
+) -> Result<(), CampaignError> {
+    let rec = |e: custos_core::CoreError| CampaignError::Record(e.to_string());
+    let c = report.counts();
+    let run = ProbeRun {
+        run_id: report.run_id.clone(),
+        target: report.target.clone(),
+        pack: report.pack.name.clone(),
+        pack_version: report.pack.version.clone(),
+        pack_digest: report.pack.digest.clone(),
+        trials: report.trials,
+        probes: report.by_probe().len() as u32,
+        resisted: c.resisted,
+        compromised: c.compromised,
+        inconclusive: c.inconclusive,
+        error: c.error,
+        regressions: report.regressions.clone(),
+        trigger: report.trigger.clone(),
+        requests: report.requests,
+        budget_exhausted: report.budget_exhausted,
+    };
+    let e = Event::new(Actor::system(), Some(agent.clone()), &run).map_err(rec)?;
+    report.ledger_index = Some(store.append(e).await?.index);
+    Ok(())
+}
+
+/// Appends one trial's `probe.result`; `canary_sha256` is empty for checks that plant none.
+pub async fn record_result(
+    store: &dyn RegistryStore,
+    agent: &AgentId,
+    run_id: &str,
+    target: &str,
+    result: &TrialResult,
+    canary_sha256: String,
+) -> Result<u64, CampaignError> {
+    let payload = ProbeResult {
+        run_id: run_id.to_string(),
+        target: target.to_string(),
+        probe: result.probe.clone(),
+        asi: result.asi.clone(),
+        llm: result.llm.clone(),
+        atlas: result.atlas.clone(),
+        channel: result.channel.clone(),
+        trial: result.trial,
+        verdict: result.verdict,
+        hits: result.hits.clone(),
+        summary: summary_line(result),
+        canary_sha256,
+        reason: result.reason.clone(),
+    };
+    let e =
+        Event::new(Actor::system(), Some(agent.clone()), &payload).map_err(|e| CampaignError::Record(e.to_string()))?;
+    Ok(store.append(e).await?.index)
+}
+
+/// Records results produced outside a campaign (the MCP server checks): every `probe.result`,
+/// the regressions against the target's previous run, and the `probe.run`.
+pub async fn record_checks(
+    store: &dyn RegistryStore,
+    agent: &AgentId,
+    report: &mut RunReport,
+) -> Result<(), CampaignError> {
+    let previous = last_run(store, agent, &report.target).await?;
+    for r in &mut report.results {
+        r.ledger_index = Some(record_result(store, agent, &report.run_id, &report.target, r, String::new()).await?);
     }
+    report.regressions = regressions(previous.as_ref(), report);
+    record_run(store, agent, report).await
+}
+
+/// A new run id.
+pub fn new_run_id() -> String {
+    random_id()
+}
+
+/// Now, RFC 3339.
+pub fn now() -> String {
+    now_rfc3339()
 }
 
 fn rand8() -> [u8; 8] {

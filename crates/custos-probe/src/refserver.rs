@@ -137,6 +137,48 @@ fn result_text(result: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// A2A JSON-RPC (`message/send`): the user's text parts in, one agent message out. The same
+/// agent behind a third protocol, so every target kind can be tried against it.
+async fn a2a(State(agent): State<Arc<RefAgent>>, Json(body): Json<Value>) -> Json<Value> {
+    let id = body.get("id").cloned().unwrap_or(Value::Null);
+    let err = |code: i64, message: &str| {
+        Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
+    };
+    if body.get("method").and_then(Value::as_str) != Some("message/send") {
+        return err(-32601, "only message/send is served");
+    }
+    let text: Vec<&str> = body
+        .pointer("/params/message/parts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("text").and_then(Value::as_str))
+        .collect();
+    if text.is_empty() {
+        return err(-32602, "params.message has no text part");
+    }
+    match agent.chat(&text.join("\n")).await {
+        Ok(reply) => Json(json!({"jsonrpc": "2.0", "id": id, "result": {
+            "kind": "message",
+            "role": "agent",
+            "messageId": format!("ref-{}", body.pointer("/params/message/messageId").and_then(Value::as_str).unwrap_or("reply")),
+            "parts": [{"kind": "text", "text": reply}],
+        }})),
+        Err(e) => err(-32603, &e.to_string()),
+    }
+}
+
+/// A plain JSON chat (`{"message": …}` in, `{"reply": …}` out), for trying `http` targets.
+async fn plain_chat(State(agent): State<Arc<RefAgent>>, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+    let Some(message) = body.get("message").and_then(Value::as_str).filter(|m| !m.is_empty()) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "no message"})));
+    };
+    match agent.chat(message).await {
+        Ok(reply) => (StatusCode::OK, Json(json!({"reply": reply, "conversation": body.get("conversation")}))),
+        Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({"error": e.to_string()}))),
+    }
+}
+
 async fn completions(State(agent): State<Arc<RefAgent>>, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
     let user = body
         .get("messages")
@@ -179,7 +221,11 @@ impl RefServer {
         let listener =
             tokio::net::TcpListener::bind(addr).await.map_err(|e| AgentError::Bind { addr, why: e.to_string() })?;
         let addr = listener.local_addr().map_err(|e| AgentError::Bind { addr, why: e.to_string() })?;
-        let app = Router::new().route("/v1/chat/completions", post(completions)).with_state(Arc::new(agent));
+        let app = Router::new()
+            .route("/v1/chat/completions", post(completions))
+            .route("/a2a", post(a2a))
+            .route("/chat", post(plain_chat))
+            .with_state(Arc::new(agent));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)

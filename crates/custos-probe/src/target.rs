@@ -54,6 +54,13 @@ pub struct TargetConfig {
     pub args: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// `mcp`: the bearer credential sent to an HTTP server, as `env:VAR` or `file:/path`.
+    pub credential: Option<String>,
+    /// `mcp`: the server's name at the gateway, whose pins its tools are compared with
+    /// (default: the target's name).
+    pub server: Option<String>,
+    /// `mcp`: how long to wait between the two tool listings (default 1000 ms).
+    pub relist_ms: Option<u64>,
 }
 
 /// The four kinds of target.
@@ -185,14 +192,23 @@ impl TargetConfig {
                 if self.url.is_none() == self.command.is_none() {
                     return err("an `mcp` target needs exactly one of `url` or `command`");
                 }
+                if let Some(c) = &self.credential
+                    && !(c.starts_with("env:") || c.starts_with("file:"))
+                {
+                    return err("`credential` must be `env:VAR` or `file:/path` (never the secret itself)");
+                }
             }
             kind => {
                 let Some(url) = &self.url else { return err("`url` is required") };
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return err("`url` must be an http:// or https:// URL");
                 }
-                if self.command.is_some() {
-                    return err("`command` is only for `mcp` targets");
+                if self.command.is_some()
+                    || self.credential.is_some()
+                    || self.server.is_some()
+                    || self.relist_ms.is_some()
+                {
+                    return err("`command`, `credential`, `server` and `relist_ms` are only for `mcp` targets");
                 }
                 if kind == TargetKind::Http {
                     let Some(body) = &self.body else { return err("an `http` target needs `body`") };
@@ -209,6 +225,33 @@ impl TargetConfig {
             }
         }
         Ok(())
+    }
+}
+
+impl TargetConfig {
+    /// The MCP server checks' target (`mcp` kind only).
+    pub fn mcp(&self) -> Result<crate::mcpcheck::McpTarget, ConfigError> {
+        self.check()?;
+        let err = |why: String| ConfigError { name: self.name.clone(), why };
+        let bearer = match &self.credential {
+            Some(c) => Some(custos_core::Secret::new(resolve(&self.name, "credential", c)?)),
+            None => None,
+        };
+        Ok(crate::mcpcheck::McpTarget {
+            name: self.server.clone().unwrap_or_else(|| self.name.clone()),
+            url: self.url.clone(),
+            command: self.command.clone(),
+            args: self.args.clone(),
+            env: self.env.clone(),
+            bearer,
+            timeout: self.timeout_ms.map_or(crate::mcpcheck::DEFAULT_TIMEOUT, Duration::from_millis),
+        })
+        .and_then(|t| if self.kind == TargetKind::Mcp { Ok(t) } else { Err(err("not an `mcp` target".into())) })
+    }
+
+    /// `relist_ms`, or its default.
+    pub fn relist_after(&self) -> Duration {
+        Duration::from_millis(self.relist_ms.unwrap_or(1000))
     }
 }
 

@@ -120,10 +120,13 @@ pub async fn run(cli: &Cli, args: &ProbeRunArgs) -> CliResult<Code> {
     let target = find_target(&file, &args.target)?;
     let pack = load_pack(args.pack.as_deref())?;
     if target.kind == TargetKind::Mcp {
-        return Err(CliError::input(anyhow!(
-            "target `{}` is an MCP server: its checks are not a probe pack (run with a target of kind openai, http or a2a)",
-            target.name
-        )));
+        if args.pack.is_some() {
+            return Err(CliError::input(anyhow!(
+                "target `{}` is an MCP server: it gets the tool poisoning and rug-pull checks, not a probe pack",
+                target.name
+            )));
+        }
+        return run_mcp(cli, &file, target, args).await;
     }
     let built = target.build().map_err(|e| CliError::input(anyhow!("{e}")))?;
     let addr = up::listen_addr(&UpArgs { listen: args.listen.clone() }, &file)?;
@@ -182,6 +185,66 @@ pub async fn run(cli: &Cli, args: &ProbeRunArgs) -> CliResult<Code> {
             "custos probe: REGRESSION: {} (resisted in the previous run, compromised now)",
             report.regressions.join(", ")
         );
+        return Ok(Code::Finding);
+    }
+    Ok(Code::Ok)
+}
+
+/// `custos probe run` against an MCP server: its tools listed twice and checked with the
+/// gateway's poisoning scanner and against the gateway's pins; recorded like a campaign.
+async fn run_mcp(cli: &Cli, file: &FileConfig, target: &TargetConfig, args: &ProbeRunArgs) -> CliResult<Code> {
+    let mcp = target.mcp().map_err(|e| CliError::input(anyhow!("{e}")))?;
+    let agent: AgentId =
+        target.agent.parse().map_err(|e| CliError::input(anyhow!("targets.{}: agent: {e}", target.name)))?;
+    let dir = DataDir::open(&cli.data_dir)?;
+    let store = SqliteStore::open(&dir.db(), dir.signer()?, config::store_options(cli, file))?;
+    let started = std::time::Instant::now();
+    let started_at = custos_probe::campaign::now();
+    let pins = {
+        use custos_store::ProtectStore as _;
+        store.tool_pins().await?
+    };
+    if !cli.json && args.output.is_some() {
+        eprintln!(
+            "custos probe: checking MCP server `{}` (tools listed twice, {:?} apart)",
+            mcp.name,
+            target.relist_after()
+        );
+    }
+    let results = custos_probe::mcpcheck::check(&mcp, &pins, target.relist_after())
+        .await
+        .map_err(|e| CliError::input(anyhow!("targets.{}: {e}", target.name)))?;
+    let mut report = RunReport {
+        run_id: custos_probe::campaign::new_run_id(),
+        target: target.name.clone(),
+        agent: target.agent.clone(),
+        target_kind: TargetKind::Mcp.as_str().into(),
+        pack: custos_probe::report::PackRef {
+            name: "mcp-server-checks".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            digest: String::new(),
+            origin: "builtin:mcpcheck".into(),
+        },
+        trials: 1,
+        concurrency: 1,
+        trigger: "manual".into(),
+        started: started_at,
+        duration_ms: 0,
+        requests: 2,
+        budget_exhausted: false,
+        results,
+        regressions: Vec::new(),
+        ledger_index: None,
+    };
+    custos_probe::campaign::record_checks(&store, &agent, &mut report)
+        .await
+        .map_err(|e| CliError::env(anyhow!("recording the checks: {e}")))?;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    store.close().await?;
+    let format = if cli.json { ProbeFormat::Json } else { args.format };
+    emit(args.output.as_deref(), &render(&report, format))?;
+    if !report.regressions.is_empty() {
+        eprintln!("custos probe: REGRESSION: {}", report.regressions.join(", "));
         return Ok(Code::Finding);
     }
     Ok(Code::Ok)

@@ -315,6 +315,52 @@ fn a_target_down_silent_or_not_json_gives_error_verdicts_and_the_campaign_goes_o
 }
 
 #[test]
+fn http_and_a2a_targets_reach_the_same_agents_with_the_same_verdicts() {
+    let mut lab = Lab::new();
+    let pack = lab.pack("small.toml", SMALL_PACK);
+    let base = |kind: &str| lab.agents[kind].trim_end_matches("/v1/chat/completions").to_owned();
+    let (n, h) = (base("naive"), base("hardened"));
+    lab.extra = format!(
+        "[[targets]]\nname = \"naive-a2a\"\nagent = \"ref-naive\"\nkind = \"a2a\"\nurl = \"{n}/a2a\"\n\n\
+         [[targets]]\nname = \"hardened-a2a\"\nagent = \"ref-hardened\"\nkind = \"a2a\"\nurl = \"{h}/a2a\"\n\n\
+         [[targets]]\nname = \"naive-http\"\nagent = \"ref-naive\"\nkind = \"http\"\nurl = \"{n}/chat\"\n\
+         body = '{{\"message\": \"{{{{prompt}}}}\", \"conversation\": \"{{{{conversation}}}}\"}}'\nreply = \"/reply\"\n\
+         headers = {{ x-trace = \"probe\" }}\n"
+    );
+    lab.write_config();
+    for (target, want) in [("naive-a2a", "compromised"), ("naive-http", "compromised"), ("hardened-a2a", "resisted")] {
+        let r = lab.campaign(&["--target", target, "--pack", &pack], 0);
+        assert_eq!(r["target_kind"], if target.ends_with("a2a") { "a2a" } else { "http" });
+        for t in r["results"].as_array().unwrap() {
+            assert_eq!(t["verdict"], want, "{target}: {t}");
+        }
+    }
+}
+
+#[test]
+fn an_mcp_server_target_gets_poisoning_and_rug_pull_checks_recorded_like_a_campaign() {
+    let mut lab = Lab::new();
+    let python = crate::gateway::peers().python.display().to_string();
+    let server = crate::gateway::repo().join("interop/mcp/poisoned_server.py").display().to_string();
+    lab.extra = format!(
+        "[[targets]]\nname = \"poisoned\"\nagent = \"ref-naive\"\nkind = \"mcp\"\ncommand = \"{python}\"\nargs = [\"{server}\", \"important\"]\nrelist_ms = 50\n"
+    );
+    lab.write_config();
+    let r = lab.campaign(&["--target", "poisoned"], 0);
+    assert_eq!(r["target_kind"], "mcp");
+    let v = verdicts(&r);
+    assert_eq!(v["mcp-poisoning/add"], ["compromised"], "{r}");
+    assert_eq!(v["mcp-rug-pull/add"], ["resisted"], "{r}");
+    assert!(r["results"].as_array().unwrap().iter().all(|t| t["ledger_index"].as_u64().is_some()));
+    let sarif: Value =
+        serde_json::from_str(&lab.run(&["probe", "run", "--target", "poisoned", "--format", "sarif"]).ok().stdout)
+            .unwrap();
+    assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), 1);
+    let hist = lab.run(&["--json", "probe", "history", "--target", "poisoned"]).ok().json();
+    assert_eq!(hist["runs"].as_array().unwrap().len(), 2);
+}
+
+#[test]
 fn bad_input_is_refused_with_where_and_why() {
     let mut lab = Lab::new();
     let bad = lab.pack("bad.toml", "[pack]\nname = \"x\"\nversion = \"1\"\n\n[[probe]]\nid = \"Bad Id\"\n");
