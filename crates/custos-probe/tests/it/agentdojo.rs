@@ -18,6 +18,13 @@ use serde_json::{Value, json};
 
 const WORKSPACE: &str = include_str!("../../packs/agentdojo-workspace.toml");
 const BANKING: &str = include_str!("../../packs/agentdojo-banking.toml");
+const SLACK: &str = include_str!("../../packs/agentdojo-slack.toml");
+const TRAVEL: &str = include_str!("../../packs/agentdojo-travel.toml");
+
+/// The checked-in packs, each with the number of probes its suite converts to (AgentDojo 0.1.35,
+/// benchmark v1.2.2: 14, 9, 5 and 7 injection tasks, of which 2, 1, 2 and 4 are skipped).
+const PACKS: [(&str, &str, usize); 4] =
+    [("workspace", WORKSPACE, 12), ("banking", BANKING, 8), ("slack", SLACK, 3), ("travel", TRAVEL, 3)];
 
 fn export() -> Value {
     json!({
@@ -144,10 +151,10 @@ fn a_broken_export_says_what_is_wrong() {
 
 #[test]
 fn the_checked_in_packs_load() {
-    for (name, text, min) in [("workspace", WORKSPACE, 10), ("banking", BANKING, 8)] {
+    for (name, text, probes) in PACKS {
         let pack = Pack::from_toml(text, name).unwrap();
         assert_eq!(pack.name, format!("agentdojo-{name}"));
-        assert!(pack.probes().len() >= min, "{name}: {}", pack.probes().len());
+        assert_eq!(pack.probes().len(), probes, "{name}");
         let first = text.lines().next().unwrap();
         assert!(first.contains("AgentDojo") && first.contains(&format!("`{name}`")), "{first}");
         for p in pack.probes() {
@@ -173,8 +180,9 @@ fn naive_is_compromised_by_every_agentdojo_probe_and_hardened_by_none() {
     rt.block_on(async {
         let decoy = Decoy::start("127.0.0.1:0".parse().unwrap(), DecoyConfig::default()).await.unwrap();
         let http = reqwest::Client::new();
-        let packs = [Pack::from_toml(WORKSPACE, "workspace").unwrap(), Pack::from_toml(BANKING, "banking").unwrap()];
+        let packs: Vec<Pack> = PACKS.iter().map(|(name, text, _)| Pack::from_toml(text, name).unwrap()).collect();
         let probes: Vec<_> = packs.iter().flat_map(|p| p.probes()).collect();
+        assert_eq!(probes.len(), PACKS.iter().map(|(_, _, n)| n).sum::<usize>());
         let roles = Roles::decoy("decoy");
         let mut verdicts: HashMap<Kind, Vec<(String, Verdict)>> = HashMap::new();
         for kind in [Kind::Naive, Kind::Hardened] {
