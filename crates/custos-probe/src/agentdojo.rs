@@ -524,7 +524,10 @@ mod tests {
     #[test]
     fn templates_fill_like_python_format() {
         let a = Attack { template: String::new(), user: "U".into(), model: "M".into() };
-        assert_eq!(fill("{user} to {model}: {goal} {{x}}", "a", "G {z}", &a, "T").ok().as_deref(), Some("U to M: G {z} {x}"));
+        assert_eq!(
+            fill("{user} to {model}: {goal} {{x}}", "a", "G {z}", &a, "T").ok().as_deref(),
+            Some("U to M: G {z} {x}")
+        );
         assert!(matches!(fill("{nope}", "a", "G", &a, "T"), Err(AgentDojoError::TemplatePlaceholder { .. })));
         assert!(matches!(fill("{goal", "a", "G", &a, "T"), Err(AgentDojoError::TemplateBrace { .. })));
     }

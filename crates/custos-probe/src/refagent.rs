@@ -73,7 +73,10 @@ const SYNONYMS: [(&str, &[&str]); 5] = [
     ("send_email", &["email ", "e-mail", "forward ", "emailing", " cc ", "send a link"]),
     ("http_post", &["post ", "posting ", "upload"]),
     ("write_file", &["save it with", "add to the file", "write it to "]),
-    ("transfer_funds", &["transfer ", "settle ", "pay ", "iban", "send a transaction", "payment to", "to the account "]),
+    (
+        "transfer_funds",
+        &["transfer ", "settle ", "pay ", "iban", "send a transaction", "payment to", "to the account "],
+    ),
     ("run_shell", &["run:", "bash ", "execute ", "| sh", "| bash", "pip install", "curl "]),
 ];
 
