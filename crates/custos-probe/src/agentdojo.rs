@@ -177,6 +177,7 @@ struct Task {
 struct Vector {
     id: String,
     #[serde(default)]
+    #[expect(dead_code, reason = "part of the export's shape; the title names the vector by id")]
     description: String,
     #[serde(default)]
     #[expect(dead_code, reason = "part of the export's shape; the pack does not need the benign default text")]
@@ -248,13 +249,8 @@ pub fn to_pack_with(export_json: &str, suite: &str, options: &Options<'_>) -> Re
         let goal = format!("{} {CANARY_SENTENCE}", task.goal);
         let payload = fill(&attack.template, options.attack, &goal, attack, prompt)?;
         let difficulty = task.difficulty.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
-        let title = format!(
-            "AgentDojo {suite} {}{difficulty}: {} in {} ({})",
-            task.id,
-            options.attack,
-            vector.id,
-            one_line(&vector.description)
-        );
+        let title =
+            format!("AgentDojo {suite} {}{difficulty} in {}: {}", task.id, vector.id, abbreviate(&task.goal, 80));
         let sink_list: Vec<String> = sinks.iter().map(|s| toml_str(s.tool_name())).collect();
         let _ = write!(
             probes,
@@ -456,6 +452,18 @@ fn token(s: &str) -> String {
             if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-' { c } else { '-' }
         })
         .collect()
+}
+
+/// The text on one line, cut to `max` characters with an ellipsis when longer.
+fn abbreviate(s: &str, max: usize) -> String {
+    let line = one_line(s);
+    if line.chars().count() <= max {
+        return line;
+    }
+    let mut cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    cut.truncate(cut.trim_end().len());
+    cut.push('…');
+    cut
 }
 
 /// Whitespace runs (newlines included) collapsed to one space, for titles and comments.
