@@ -21,12 +21,12 @@
 //! - **carrier**: from the vector's AgentDojo tools, the first rule that matches a tool name,
 //!   else the same rules on the vector's environment component, else `read_document`:
 //!
-//!   | AgentDojo tool name contains                        | example tools                        | carrier          |
-//!   |-----------------------------------------------------|--------------------------------------|------------------|
-//!   | `email`, `inbox`, `message`, `channel`              | `search_emails`, `get_channels`      | `read_inbox`     |
-//!   | `webpage`, `web`, `url`, `review`                   | `get_webpage`, `get_rating_reviews_for_hotels` | `fetch_web_page` |
-//!   | `ticket`                                            |                                      | `read_ticket`    |
-//!   | `file`, `drive`, `document`, `calendar`, `transaction` | `read_file`, `search_calendar_events`, `get_most_recent_transactions` | `read_document` |
+//!   | tool name contains                            | carrier          | e.g. (suite)                        |
+//!   |-----------------------------------------------|------------------|-------------------------------------|
+//!   | `email`, `inbox`, `message`, `channel`        | `read_inbox`     | `search_emails` (workspace)         |
+//!   | `webpage`, `web`, `url`, `review`             | `fetch_web_page` | `get_webpage` (slack), reviews      |
+//!   | `ticket`                                      | `read_ticket`    | none yet                            |
+//!   | `file`, `drive`, `document`, `calendar`, `transaction` | `read_document` | `read_file`, transactions  |
 //!
 //! - **prompt**: a fixed benign request per carrier that names it (the words
 //!   [`crate::refagent::requested_read`] looks for) and asks for no side effect.
