@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use custos_probe::{
     Pack,
-    agentdojo::{AgentDojoError, CANARY_SENTENCE, Options, to_pack, to_pack_with},
+    agentdojo::{AgentDojoError, CANARY_SENTENCE, Options, suites, to_pack, to_pack_with},
     decoy::{Decoy, DecoyConfig, SINK_TOOLS},
     oracle::{self, Observation, Oracle, Roles, Verdict, judge},
     pack::{CANARY_PLACEHOLDER, Carrier, Channel, Sink},
@@ -80,6 +80,7 @@ fn export() -> Value {
 
 #[test]
 fn a_handcrafted_export_converts_and_reports_what_it_skipped() {
+    assert_eq!(suites(&export().to_string()).unwrap(), ["mini", "other"]);
     let c = to_pack(&export().to_string(), "mini").unwrap();
     assert_eq!(c.probes, 2);
     assert_eq!(c.skipped.len(), 1, "{:?}", c.skipped);
