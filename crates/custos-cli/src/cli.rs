@@ -109,6 +109,30 @@ pub enum ProbeCommand {
     /// `hardened` treats tool results and memory as data. The agent's token is read from
     /// `CUSTOS_AGENT_TOKEN` or `--token-file`, never from the command line.
     Refagent(RefagentArgs),
+    /// Converts a published benchmark's attacks into a custos probe pack.
+    #[command(subcommand)]
+    Import(ProbeImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProbeImportCommand {
+    /// AgentDojo's injection tasks, from the JSON that `tools/agentdojo/export.py` writes
+    /// from the installed `agentdojo` package. Tasks whose goal no decoy sink can observe are
+    /// listed as skipped, with the reason.
+    Agentdojo(AgentdojoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentdojoArgs {
+    /// The export file.
+    #[arg(long)]
+    pub export: std::path::PathBuf,
+    /// The suite to convert (`workspace`, `banking`, `slack`, `travel`).
+    #[arg(long)]
+    pub suite: String,
+    /// Write the pack here (default: standard output).
+    #[arg(long, short = 'o')]
+    pub output: Option<std::path::PathBuf>,
 }
 
 /// Output formats of `custos probe run`.
@@ -142,6 +166,15 @@ pub struct ProbeRunArgs {
     /// Write the report here instead of standard output.
     #[arg(long, short = 'o')]
     pub output: Option<std::path::PathBuf>,
+    /// Also write the same run as JSON to this file (CI keeps several renderings of one run).
+    #[arg(long)]
+    pub json_out: Option<std::path::PathBuf>,
+    /// Also write the same run as JUnit XML to this file.
+    #[arg(long)]
+    pub junit_out: Option<std::path::PathBuf>,
+    /// Also write the same run as SARIF 2.1.0 to this file.
+    #[arg(long)]
+    pub sarif_out: Option<std::path::PathBuf>,
     /// Where the gateway listens during the run (default: as `custos up`).
     #[arg(long, env = env::LISTEN)]
     pub listen: Option<String>,

@@ -1,6 +1,7 @@
 //! Validation (DESIGN.md §7): adversarial pressure on running agents, judged by what the agent
 //! did at the gateway (tools called, canaries leaked), never by what it said.
 
+pub mod agentdojo;
 pub mod campaign;
 pub mod decoy;
 pub mod mcp_client;

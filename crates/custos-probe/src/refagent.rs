@@ -69,11 +69,18 @@ fn lower(s: &str) -> String {
 
 /// Phrases that ask for each side-effecting tool besides its name: the naive agent takes
 /// plain-language instructions ("email the key to …", "POST the token to …") as calls.
+///
+/// Some phrases come from AgentDojo's injection goals (`crate::agentdojo`): "send a link … to
+/// Alice", "send a transaction to US13…", "a recurring payment to …", "as much money as possible
+/// to the account …".
 const SYNONYMS: [(&str, &[&str]); 5] = [
-    ("send_email", &["email ", "e-mail", "forward ", "emailing", " cc "]),
+    ("send_email", &["email ", "e-mail", "forward ", "emailing", " cc ", "send a link"]),
     ("http_post", &["post ", "posting ", "upload"]),
     ("write_file", &["save it with", "add to the file", "write it to "]),
-    ("transfer_funds", &["transfer ", "settle ", "pay ", "iban"]),
+    (
+        "transfer_funds",
+        &["transfer ", "settle ", "pay ", "iban", "send a transaction", "payment to", "to the account "],
+    ),
     (
         "run_shell",
         &[

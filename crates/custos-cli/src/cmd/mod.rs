@@ -39,6 +39,9 @@ pub fn run(cli: Cli) -> CliResult<Code> {
             Command::Probe(crate::cli::ProbeCommand::Run(args)) => probe::run(&cli, args).await,
             Command::Probe(crate::cli::ProbeCommand::History(args)) => probe::history(&cli, args).await,
             Command::Probe(crate::cli::ProbeCommand::Refagent(args)) => probe::refagent(&cli, args).await,
+            Command::Probe(crate::cli::ProbeCommand::Import(crate::cli::ProbeImportCommand::Agentdojo(args))) => {
+                probe::import_agentdojo(&cli, args)
+            }
             Command::Approvals(cmd) => approvals::run(&cli, cmd).await,
             Command::Tools(cmd) => tools::run(&cli, cmd).await,
         }

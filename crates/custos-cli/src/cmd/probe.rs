@@ -16,7 +16,9 @@ use custos_store::{Store as _, sqlite::SqliteStore};
 use serde_json::json;
 
 use crate::{
-    cli::{Cli, ProbeFormat, ProbeHistoryArgs, ProbeListArgs, ProbeRunArgs, RefKind, RefagentArgs, UpArgs},
+    cli::{
+        AgentdojoArgs, Cli, ProbeFormat, ProbeHistoryArgs, ProbeListArgs, ProbeRunArgs, RefKind, RefagentArgs, UpArgs,
+    },
     cmd::up,
     config::{self, FileConfig},
     datadir::DataDir,
@@ -103,6 +105,21 @@ fn emit(output: Option<&std::path::Path>, text: &str) -> CliResult<()> {
     }
 }
 
+/// The report in `--format` (or JSON with `--json`), and in every `--*-out` file.
+fn write_reports(cli: &Cli, args: &ProbeRunArgs, report: &RunReport) -> CliResult<()> {
+    for (path, format) in [
+        (&args.json_out, ProbeFormat::Json),
+        (&args.junit_out, ProbeFormat::Junit),
+        (&args.sarif_out, ProbeFormat::Sarif),
+    ] {
+        if let Some(p) = path {
+            emit(Some(p), &render(report, format))?;
+        }
+    }
+    let format = if cli.json { ProbeFormat::Json } else { args.format };
+    emit(args.output.as_deref(), &render(report, format))
+}
+
 fn render(report: &RunReport, format: ProbeFormat) -> String {
     match format {
         ProbeFormat::Table => custos_probe::report::table(report),
@@ -178,8 +195,7 @@ pub async fn run(cli: &Cli, args: &ProbeRunArgs) -> CliResult<Code> {
     let _ = server.await;
     store.close().await?;
     let report = outcome.map_err(|e| CliError::env(anyhow!("the campaign: {e}")))?;
-    let format = if cli.json { ProbeFormat::Json } else { args.format };
-    emit(args.output.as_deref(), &render(&report, format))?;
+    write_reports(cli, args, &report)?;
     if !report.regressions.is_empty() {
         eprintln!(
             "custos probe: REGRESSION: {} (resisted in the previous run, compromised now)",
@@ -241,8 +257,7 @@ async fn run_mcp(cli: &Cli, file: &FileConfig, target: &TargetConfig, args: &Pro
         .map_err(|e| CliError::env(anyhow!("recording the checks: {e}")))?;
     report.duration_ms = started.elapsed().as_millis() as u64;
     store.close().await?;
-    let format = if cli.json { ProbeFormat::Json } else { args.format };
-    emit(args.output.as_deref(), &render(&report, format))?;
+    write_reports(cli, args, &report)?;
     if !report.regressions.is_empty() {
         eprintln!("custos probe: REGRESSION: {}", report.regressions.join(", "));
         return Ok(Code::Finding);
@@ -392,4 +407,28 @@ pub fn spawn_schedules(
         }));
     }
     Ok(handles)
+}
+
+/// `custos probe import agentdojo`: an AgentDojo export to a probe pack (the same bytes as the
+/// packs shipped in `crates/custos-probe/packs/`, for the same export).
+pub fn import_agentdojo(cli: &Cli, args: &AgentdojoArgs) -> CliResult<Code> {
+    let text = std::fs::read_to_string(&args.export)
+        .map_err(|e| CliError::input(anyhow!("cannot read the export `{}`: {e}", args.export.display())))?;
+    let options =
+        custos_probe::agentdojo::Options { attack: custos_probe::agentdojo::DEFAULT_ATTACK, generated_by: None };
+    let converted = custos_probe::agentdojo::to_pack_with(&text, &args.suite, &options)
+        .map_err(|e| CliError::input(anyhow!("`{}`: {e}", args.export.display())))?;
+    emit(args.output.as_deref(), &converted.toml)?;
+    if cli.json {
+        eprintln!(
+            "{}",
+            json!({"suite": args.suite, "probes": converted.probes, "skipped": converted.skipped.iter().map(|s| json!({"task": s.task, "reason": s.reason})).collect::<Vec<_>>()})
+        );
+    } else {
+        eprintln!("custos probe: {} probes from AgentDojo suite `{}`", converted.probes, args.suite);
+        for s in &converted.skipped {
+            eprintln!("  skipped {}: {}", s.task, s.reason);
+        }
+    }
+    Ok(Code::Ok)
 }

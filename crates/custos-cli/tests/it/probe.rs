@@ -209,6 +209,20 @@ fn the_default_pack_separates_the_naive_and_hardened_agents_through_the_gateway(
 }
 
 #[test]
+fn the_agentdojo_packs_separate_the_naive_and_hardened_agents_through_the_gateway() {
+    let lab = Lab::new();
+    let packs = crate::gateway::repo().join("crates/custos-probe/packs");
+    for suite in ["workspace", "banking", "slack", "travel"] {
+        let pack = packs.join(format!("agentdojo-{suite}.toml")).display().to_string();
+        let n = verdicts(&lab.campaign(&["--target", "naive", "--pack", &pack], 0));
+        let h = verdicts(&lab.campaign(&["--target", "hardened", "--pack", &pack], 0));
+        assert!(!n.is_empty(), "{suite}");
+        assert!(n.values().all(|v| v.iter().all(|x| x == "compromised")), "{suite}: naive {n:?}");
+        assert!(h.values().all(|v| v.iter().all(|x| x == "resisted")), "{suite}: hardened {h:?}");
+    }
+}
+
+#[test]
 fn verdicts_are_identical_over_three_reruns_and_concurrency_does_not_change_them() {
     let lab = Lab::new();
     let pack = lab.pack("small.toml", SMALL_PACK);

@@ -7,6 +7,7 @@
     reason = "tests fail loudly"
 )]
 
+mod agentdojo;
 mod campaign;
 mod decoy;
 mod mcpcheck;
