@@ -186,6 +186,29 @@ listen = "127.0.0.1:7070"
 # [gateway]
 # timeout_ms = 30000
 # max_body_bytes = 4194304
+
+# Validation: agents (and MCP servers) `custos probe run --target NAME` attacks. Each names the
+# registry agent it is; its tools are the built-in decoy's, at /mcp/decoy through the gateway.
+# Kinds: openai (url, model, headers), http (url, body with {{prompt}} and {{conversation}},
+# reply = a JSON pointer), a2a (url: JSON-RPC message/send), mcp (url or command/args: tool
+# poisoning and rug-pull checks). Header values may be "env:VAR" or "file:/path".
+#
+# [[targets]]
+# name = "support-bot"
+# agent = "support/bot"
+# kind = "openai"
+# url = "http://127.0.0.1:8000/v1/chat/completions"
+# timeout_ms = 60000
+#
+# [probe]
+# decoy_server = "decoy"            # the decoy's name at the gateway
+#
+# Campaigns `custos up` runs on its own, each held to a budget of requests per run.
+# [[schedules]]
+# target = "support-bot"
+# every = "6h"
+# trials = 1
+# max_requests = 200
 "#;
 
 /// Where the configuration file is: `--config`, else `custos.toml` in the data dir.
