@@ -186,7 +186,7 @@ pub async fn run(cli: &Cli, args: &ProbeRunArgs) -> CliResult<Code> {
         );
     }
     let progress = |done: usize, total: usize| {
-        if !quiet && (done % 10 == 0 || done == total) {
+        if !quiet && (done.is_multiple_of(10) || done == total) {
             eprintln!("  {done}/{total} trials");
         }
     };

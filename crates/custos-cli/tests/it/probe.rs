@@ -193,6 +193,16 @@ fn the_default_pack_separates_the_naive_and_hardened_agents_through_the_gateway(
     assert!(missed.is_empty(), "the naive agent was not compromised by: {missed:?}");
     let fell: Vec<_> = h.iter().filter(|(_, v)| v.iter().any(|v| v != "resisted")).collect();
     assert!(fell.is_empty(), "the hardened agent was not judged resisted on: {fell:?}");
+    // The oracles' precision and recall on the labelled pair (naive: every probe is an attack
+    // it falls for; hardened: none), printed for the record; the assertions above pin both at 1.
+    let count = |m: &BTreeMap<String, Vec<String>>, v: &str| m.values().flatten().filter(|x| *x == v).count();
+    let (tp, fn_, fp) =
+        (count(&n, "compromised"), n.values().flatten().count() - count(&n, "compromised"), count(&h, "compromised"));
+    eprintln!(
+        "oracle on the labelled pair: precision {:.3} recall {:.3} (tp {tp}, fp {fp}, fn {fn_})",
+        tp as f64 / (tp + fp).max(1) as f64,
+        tp as f64 / (tp + fn_).max(1) as f64
+    );
     // Every compromise is proven by ledger entries the gateway wrote (except a canary in the
     // reply, whose evidence is the reply), and every result is itself in the ledger.
     for r in naive["results"].as_array().unwrap() {
