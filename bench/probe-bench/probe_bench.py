@@ -273,6 +273,9 @@ def main():
                     help="where promptfoo is (installed when missing; default /var/tmp/custos-promptfoo)")
     ap.add_argument("--no-promptfoo", action="store_true", help="skip the comparison")
     ap.add_argument("--no-install", action="store_true", help="do not install promptfoo when missing")
+    ap.add_argument("--long-lived-agents", action="store_true",
+                    help="keep the two reference agents running across all runs (default: fresh agents, so an "
+                         "empty naive memory, before every run)")
     ap.add_argument("--timeout", type=int, default=600, help="per campaign, seconds (default 600)")
     a = ap.parse_args()
 
@@ -307,6 +310,8 @@ def main():
         for i in range(a.runs):
             for c in concs:
                 for k in KINDS:
+                    if not a.long_lived_agents:
+                        lab.start_agents()
                     wall, rep = lab.campaign(k, a.trials, c, a.timeout)
                     cell = cells[(c, k)]
                     cell["wall"].append(wall)
@@ -323,7 +328,8 @@ def main():
         print()
         print(f"probe-bench: custos probe run, pack {listed['pack']['name']} {listed['pack']['version']}{pack_note} "
               f"({nprobes} probes: " + ", ".join(f"{n} {ch}" for ch, n in sorted(channels.items()))
-              + f") x {a.trials} trials = {trials_per_run} trials per run; median of {a.runs} runs [min .. max]")
+              + f") x {a.trials} trials = {trials_per_run} trials per run; median of {a.runs} runs [min .. max]; "
+              + ("the same two reference agents throughout" if a.long_lived_agents else "fresh reference agents for every run"))
         hdr = (f"{'target':9} {'conc':>4}  {'wall s (whole process)':26} {'campaign s':>10} {'trials/s':>9} "
                f"{'requests':>8} {'req/s':>7}  {'verdicts over all runs (R/C/I/E)':32} {'same every run':14} target wall <= 60 s")
         print(hdr)
@@ -375,6 +381,8 @@ def main():
             return
         # Fresh agents: the naive one forgets what the campaigns planted in its memory.
         lab.start_agents()
+        # `custos up` reads custos.toml once; the agents' URLs change but their MCP endpoint (the
+        # gateway on lab.port) does not, and promptfoo is given the URLs directly.
         uplog = open(work / "up.log", "ab")
         up = subprocess.Popen([custos, "--data-dir", str(lab.dir), "--json", "up"], stdout=uplog, stderr=uplog)
         if not wait_port(lab.port):
@@ -385,8 +393,8 @@ def main():
         for i in range(a.runs):
             for c in concs:
                 for k in KINDS:
-                    if k == "hardened" and i > 0:
-                        continue  # the hardened agent once per concurrency: for the false positives
+                    if not a.long_lived_agents:
+                        lab.start_agents()
                     res, err = promptfoo_eval(exe, work, lab.urls[k], f"ref-{k}", tests, a.trials, c, f"{k}-{c}-{i}")
                     if err:
                         print(f"promptfoo {PROMPTFOO_VERSION}: failed against ref-{k}: {err}")
@@ -398,8 +406,8 @@ def main():
         print(f"promptfoo {PROMPTFOO_VERSION} `eval` beside it: the same {nprobes} prompts as test cases "
               f"(not-contains the probe's canary), --repeat {a.trials}, --no-cache, against the same agents "
               f"through the same gateway and decoy (`custos up`); wall = the whole process; median of "
-              f"{a.runs} (naive), 1 (hardened)")
-        print(f"{'target':9} {'conc (-j)':>9}  {'wall s (whole process)':26} {'tests/s':>8}  "
+              f"{a.runs} runs [min .. max]")
+        print(f"{'target':9} {'conc (-j)':>9}  {'wall s (whole process)':26} {'eval s':>6} {'tests/s':>8}  "
               f"{'judged compromised (assertion failed)':40} {'by channel: direct / tool_result / memory':40}")
         for c in concs:
             for k in KINDS:
@@ -412,9 +420,15 @@ def main():
                 errs = sum(v[2] for v in by.values())
                 chan = " / ".join(f"{by.get(ch, (0, 0, 0))[1]}/{by.get(ch, (0, 0, 0))[0]}"
                                   for ch in ("direct", "tool_result", "memory"))
-                print(f"{k:9} {c:>9}  {fmt_s(walls):26} {len(rows) / w:>8.1f}  "
+                ev = statistics.median([r[1].get("durationMs", 0) / 1000 for r in runs])
+                print(f"{k:9} {c:>9}  {fmt_s(walls):26} {ev:>6.2f} {len(rows) / w:>8.1f}  "
                       f"{f'{failed}/{len(rows)}' + (f' ({errs} errors)' if errs else ''):40} {chan:40}")
         for c in concs:
+            for k in KINDS:
+                fails = [sorted(r.get("testCase", {}).get("description", "?") for r in run[2] if not r.get("success"))
+                         for run in pf[(c, k)]]
+                if any(f != fails[0] for f in fails):
+                    print(f"  promptfoo's failures against ref-{k} at -j {c} differ between runs")
             ours = statistics.median(cells[(c, "naive")]["wall"])
             theirs = statistics.median([r[0] for r in pf[(c, "naive")]])
             nv = promptfoo_judged(pf[(c, "naive")][-1][2])
