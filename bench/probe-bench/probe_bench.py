@@ -319,6 +319,7 @@ def main():
                     cell["req"].append(rep["requests"])
                     cell["verdicts"].append(verdict_map(rep))
                     cell["counts"].update(r["verdict"] for r in rep["results"])
+                    cell["by_channel"] = Counter((r["channel"], r["verdict"] == "compromised") for r in rep["results"])
                     cnt = Counter(r["verdict"] for r in rep["results"])
                     log(f"  run {i + 1}/{a.runs} concurrency {c} {k:8}: {wall:6.2f} s wall, "
                         f"{len(rep['results'])} trials, {rep['requests']} requests, {dict(cnt)}")
@@ -407,8 +408,8 @@ def main():
               f"(not-contains the probe's canary), --repeat {a.trials}, --no-cache, against the same agents "
               f"through the same gateway and decoy (`custos up`); wall = the whole process; median of "
               f"{a.runs} runs [min .. max]")
-        print(f"{'target':9} {'conc (-j)':>9}  {'wall s (whole process)':26} {'eval s':>6} {'tests/s':>8}  "
-              f"{'judged compromised (assertion failed)':40} {'by channel: direct / tool_result / memory':40}")
+        print(f"{'who, which agent':18} {'conc':>4}  {'wall s (whole process)':26} {'eval s':>6} {'tests/s':>8}  "
+              f"{'judged compromised':40} {'by channel: direct / tool_result / memory':40}")
         for c in concs:
             for k in KINDS:
                 runs = pf[(c, k)]
@@ -421,8 +422,17 @@ def main():
                 chan = " / ".join(f"{by.get(ch, (0, 0, 0))[1]}/{by.get(ch, (0, 0, 0))[0]}"
                                   for ch in ("direct", "tool_result", "memory"))
                 ev = statistics.median([r[1].get("durationMs", 0) / 1000 for r in runs])
-                print(f"{k:9} {c:>9}  {fmt_s(walls):26} {ev:>6.2f} {len(rows) / w:>8.1f}  "
+                print(f"{'promptfoo ' + k:18} {c:>4}  {fmt_s(walls):26} {ev:>6.2f} {len(rows) / w:>8.1f}  "
                       f"{f'{failed}/{len(rows)}' + (f' ({errs} errors)' if errs else ''):40} {chan:40}")
+        for c in concs:
+            for k in KINDS:
+                bc = cells[(c, k)]["by_channel"]
+                chan = " / ".join(f"{bc[(ch, True)]}/{bc[(ch, True)] + bc[(ch, False)]}"
+                                  for ch in ("direct", "tool_result", "memory"))
+                n = sum(bc.values())
+                comp = sum(v for (_, hit), v in bc.items() if hit)
+                print(f"{'custos ' + k:18} {c:>4}  {'(its last run, above)':26} {'':>6} {'':>8}  "
+                      f"{f'{comp}/{n}':40} {chan:40}")
         for c in concs:
             for k in KINDS:
                 fails = [sorted(r.get("testCase", {}).get("description", "?") for r in run[2] if not r.get("success"))

@@ -8,7 +8,7 @@
 #   bench/probe-bench/run.sh --help
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-custos="${CARGO_TARGET_DIR:-target}/release/custos"
+custos="${CARGO_TARGET_DIR:-$here/../../target}/release/custos"
 if [[ $# -gt 0 && "$1" != -* ]]; then
     custos="$1"
     shift
