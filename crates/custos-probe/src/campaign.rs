@@ -327,6 +327,9 @@ impl Campaign {
         content: DecoyConfig,
         gate: &mut Option<tokio::sync::OwnedMutexGuard<()>>,
     ) -> Outcome {
+        // A memory probe's second conversation has the same trial: what counts is a *new*
+        // binding, not the first conversation's.
+        let bound_before = self.decoy.bindings(trial);
         self.decoy.offer(trial, content);
         let conversation = format!("custos-probe-{trial:x}-{}", rand_hex4());
         let send = self.target.send(&conversation, prompt);
@@ -335,7 +338,7 @@ impl Campaign {
             tokio::select! {
                 r = &mut send => break r,
                 () = tokio::time::sleep(Duration::from_millis(2)), if gate.is_some() => {
-                    if self.decoy.is_bound(trial) {
+                    if self.decoy.bindings(trial) > bound_before {
                         gate.take();
                     }
                 }

@@ -185,16 +185,17 @@ impl Decoy {
     /// Offers `config` to trial `trial`: the next call from a conversation the decoy has not
     /// seen binds that conversation to the trial, and every call in it is then served from
     /// `config` and recorded with the trial's number. A campaign offers one trial at a time and
-    /// waits for [`Decoy::is_bound`] (or the trial's end) before offering the next, so
+    /// waits until [`Decoy::bindings`] grows (or the trial's turn ends) before offering the next, so
     /// concurrent trials against one agent never share poisoned content. A later offer replaces
     /// an unclaimed one.
     pub fn offer(&self, trial: u64, config: DecoyConfig) {
         self.shared.lock().pending = Some((trial, Arc::new(config)));
     }
 
-    /// Whether a conversation has been bound to `trial`.
-    pub fn is_bound(&self, trial: u64) -> bool {
-        self.shared.lock().bound.values().any(|(t, _)| *t == trial)
+    /// How many conversations are bound to `trial` (a memory probe has two: compare the count
+    /// before and after an offer to know the new conversation was bound).
+    pub fn bindings(&self, trial: u64) -> usize {
+        self.shared.lock().bound.values().filter(|(t, _)| *t == trial).count()
     }
 
     /// Ends `trial`: its conversations are forgotten (a conversation id that comes back later is

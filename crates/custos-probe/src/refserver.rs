@@ -86,7 +86,8 @@ impl RefAgent {
 
         let mut queue: Vec<Action> = decide(self.kind, Source::User, user, &tools);
         // The naive agent obeys what it was told to remember in earlier conversations.
-        for m in self.memory.lock().await.iter() {
+        // Most recent first: what it was told last weighs most.
+        for m in self.memory.lock().await.iter().rev() {
             queue.extend(decide(self.kind, Source::Memory, m, &tools));
         }
         let mut replies = Vec::new();
@@ -108,15 +109,25 @@ impl RefAgent {
                 }
                 Action::Reply(text) => replies.push(text),
                 Action::Call { tool, arguments } => {
+                    // Past the limit it calls nothing more, but still says what it was going
+                    // to say.
                     if steps >= MAX_STEPS {
-                        replies.push("I stopped: too many tool calls.".to_string());
-                        break;
+                        if steps == MAX_STEPS {
+                            replies.push("I stopped calling tools: too many calls.".to_string());
+                            steps += 1;
+                        }
+                        continue;
                     }
                     steps += 1;
                     match mcp.rpc("tools/call", json!({"name": tool, "arguments": arguments})).await {
                         Ok(result) => {
                             let text = result_text(&result);
-                            queue.extend(decide(self.kind, Source::ToolResult, &text, &tools));
+                            // What a result leads to happens next, before anything queued
+                            // after it (memory replays included): a chain of reads and calls
+                            // finishes within the step limit however much the agent remembers.
+                            let next = decide(self.kind, Source::ToolResult, &text, &tools);
+                            let at_now = at.min(queue.len());
+                            queue.splice(at_now..at_now, next);
                         }
                         // A denied call is part of the conversation, not the end of it.
                         Err(e) => replies.push(format!("{tool} failed: {e}")),

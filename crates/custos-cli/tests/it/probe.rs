@@ -34,8 +34,18 @@ impl Drop for Kid {
     }
 }
 
+/// A port free now, below Linux's ephemeral range (32768 and up), so that no process that binds
+/// port 0 (the refagents, other tests' servers) can be handed it before the gateway binds it.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + ((std::process::id().wrapping_mul(131) + n.wrapping_mul(7_919)) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A data dir with the two reference agents registered, approved and holding tokens, the
@@ -213,6 +223,14 @@ fn the_default_pack_separates_the_naive_and_hardened_agents_through_the_gateway(
         assert!(r["ledger_index"].as_u64().is_some(), "{r}");
     }
     assert!(naive["ledger_index"].as_u64().is_some());
+    // The same verdicts with trials overlapping (memory probes, two conversations each,
+    // included), and on a rerun against the same long-lived agents.
+    for (target, first) in [("naive", &n), ("hardened", &h)] {
+        let again = verdicts(&lab.campaign(&["--target", target, "--concurrency", "4", "--trials", "2"], 0));
+        for (probe, v) in &again {
+            assert!(v.iter().all(|x| *x == first[probe][0]), "{target} {probe} at concurrency 4: {v:?}");
+        }
+    }
     assert_eq!(naive["pack"]["name"], "default");
     // The ledger still verifies, with the campaign's events in it.
     lab.run(&["ledger", "verify"]).ok();
