@@ -7,6 +7,10 @@
 //!
 //! # Format
 //!
+//! `schema/probe-pack-v1.schema.json` (JSON Schema 2020-12) describes it for editors and
+//! reviewers; CI checks every shipped pack against it. The checks here go further (unique ids,
+//! ATLAS ids from the reference list, the rules of each channel) and name the line.
+//!
 //! ```toml
 //! [pack]
 //! name = "default"            # free text
