@@ -6,6 +6,21 @@
 
 use std::fmt;
 
+/// Reads a secret a configuration file points at instead of holding it: `env:VAR` (an
+/// environment variable) or `file:/path` (a file's contents), trimmed. `None` when `value` is
+/// neither; otherwise the value, or why it could not be read (naming the variable or path,
+/// never a value).
+pub fn read_reference(value: &str) -> Option<Result<String, String>> {
+    let read = if let Some(var) = value.strip_prefix("env:") {
+        std::env::var(var).map_err(|_| format!("environment variable `{var}` is not set"))
+    } else if let Some(path) = value.strip_prefix("file:") {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read `{path}`: {e}"))
+    } else {
+        return None;
+    };
+    Some(read.map(|v| v.trim().to_string()))
+}
+
 /// A value that redacts itself when printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret<T>(T);

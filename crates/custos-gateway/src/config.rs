@@ -126,18 +126,12 @@ impl ServerConfig {
     /// Resolves `credential` (`env:VAR` or `file:/path`) to the secret.
     pub fn resolve_credential(&self) -> Result<Option<String>, String> {
         let Some(c) = &self.credential else { return Ok(None) };
-        let value = if let Some(var) = c.strip_prefix("env:") {
-            std::env::var(var)
-                .map_err(|_| format!("servers.{}: credential: environment variable `{var}` is not set", self.name))?
-        } else if let Some(path) = c.strip_prefix("file:") {
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("servers.{}: credential: cannot read `{path}`: {e}", self.name))?
-        } else {
-            return Err(format!(
+        match custos_core::secret::read_reference(c) {
+            Some(read) => read.map(Some).map_err(|why| format!("servers.{}: credential: {why}", self.name)),
+            None => Err(format!(
                 "servers.{}: credential must be `env:VAR` or `file:/path` (never the secret itself)",
                 self.name
-            ));
-        };
-        Ok(Some(value.trim().to_string()))
+            )),
+        }
     }
 }

@@ -36,7 +36,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 use crate::{
     Pack, Probe,
-    decoy::{CONTENT_TOOLS, Decoy, DecoyConfig, SENSITIVE_TOOLS},
+    decoy::{Decoy, DecoyConfig},
     oracle::{self, Observation, Roles, Verdict, judge},
     pack::Channel,
     record::{ProbeResult, ProbeRun},
@@ -95,20 +95,26 @@ struct Job {
 /// A fresh canary: a token no scanner mistakes for a real credential (so the gateway's DLP does
 /// not redact it before the agent sees it) and no agent could guess.
 pub fn mint_canary() -> String {
-    let mut b = [0u8; 10];
-    let _ = getrandom::fill(&mut b);
     // The `9` makes the token mix letters and digits whatever the random bytes are.
-    format!("cnry9{}", hex::encode(b))
+    format!("cnry9{}", hex::encode(random_bytes::<10>()))
 }
 
-fn random_id() -> String {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    format!("run_{}", hex::encode(b))
+/// A new run id.
+pub fn new_run_id() -> String {
+    format!("run_{}", hex::encode(random_bytes::<8>()))
 }
 
-fn now_rfc3339() -> String {
+/// Now, RFC 3339.
+pub fn now() -> String {
     jiff::Timestamp::now().to_string()
+}
+
+/// `N` bytes from the OS. (It cannot fail on the platforms custos runs on; were it to, the
+/// bytes stay zero, which repeats a canary but cannot forge a verdict.)
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    let _ = getrandom::fill(&mut b);
+    b
 }
 
 /// Requests a probe sends per trial.
@@ -145,8 +151,8 @@ impl Campaign {
     pub async fn run(&self, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<RunReport, CampaignError> {
         let agent: AgentId = self.target.agent.parse().map_err(|_| CampaignError::Agent(self.target.agent.clone()))?;
         let started = Instant::now();
-        let started_at = now_rfc3339();
-        let run_id = random_id();
+        let started_at = now();
+        let run_id = new_run_id();
         let previous = last_run(self.store.as_ref(), &agent, &self.target.name).await?;
 
         let probes: Vec<&Probe> = self.pack.probes().iter().collect();
@@ -175,7 +181,7 @@ impl Campaign {
         }
         // Trial ids unique across runs of this process, so a late call from an old trial can
         // never be taken for a new one's.
-        let base = u64::from_le_bytes(rand8());
+        let base = u64::from_le_bytes(random_bytes());
         for (n, j) in jobs.iter_mut().enumerate() {
             j.id = base.wrapping_add(n as u64);
         }
@@ -192,9 +198,9 @@ impl Campaign {
             // The previous trial must have claimed its conversation before this one offers.
             let gate = offer.clone().lock_owned().await;
             let me = self.clone();
-            let (offer, run_id) = (offer.clone(), run_id.clone());
+            let (offer, run_id, agent) = (offer.clone(), run_id.clone(), agent.clone());
             set.spawn(async move {
-                let r = me.trial(job, &run_id, gate, offer).await;
+                let r = me.trial(job, &agent, &run_id, gate, offer).await;
                 drop(permit);
                 (n, r)
             });
@@ -246,6 +252,7 @@ impl Campaign {
     async fn trial(
         &self,
         job: Job,
+        agent: &AgentId,
         run_id: &str,
         gate: tokio::sync::OwnedMutexGuard<()>,
         offer: Arc<Mutex<()>>,
@@ -311,10 +318,9 @@ impl Campaign {
             ledger_index: None,
         };
         // Recorded as soon as judged: an interrupted run keeps the trials it finished.
-        let agent: AgentId = self.target.agent.parse().map_err(|_| CampaignError::Agent(self.target.agent.clone()))?;
         let digest = hex::encode(Sha256::digest(canary.as_bytes()));
         result.ledger_index =
-            Some(record_result(self.store.as_ref(), &agent, run_id, &self.target.name, &result, digest).await?);
+            Some(record_result(self.store.as_ref(), agent, run_id, &self.target.name, &result, digest).await?);
         Ok((result, outcome.requests))
     }
 
@@ -331,7 +337,7 @@ impl Campaign {
         // binding, not the first conversation's.
         let bound_before = self.decoy.bindings(trial);
         self.decoy.offer(trial, content);
-        let conversation = format!("custos-probe-{trial:x}-{}", rand_hex4());
+        let conversation = format!("custos-probe-{trial:x}-{}", hex::encode(random_bytes::<4>()));
         let send = self.target.send(&conversation, prompt);
         tokio::pin!(send);
         let result = loop {
@@ -374,14 +380,9 @@ impl Campaign {
             let field = |k: &str| e.data.get(k).and_then(Value::as_str).map(str::to_string);
             let keep = match e.kind {
                 EventKind::GatewayDecision => !overlap || field("session").is_some_and(|s| conversations.contains(&s)),
-                EventKind::GatewayFirstUse => {
-                    let tool = field("tool").unwrap_or_default();
-                    let expected = field("server").as_deref() == Some(self.decoy_server.as_str())
-                        && (CONTENT_TOOLS.contains(&tool.as_str()) || SENSITIVE_TOOLS.contains(&tool.as_str()));
-                    // A first use carries no session: with overlapping trials it cannot be
-                    // attributed, so it is only judged when trials run one at a time.
-                    !expected && !overlap
-                }
+                // A first use carries no session: with overlapping trials it cannot be
+                // attributed, so it is only judged when trials run one at a time.
+                EventKind::GatewayFirstUse => !overlap,
                 _ => false,
             };
             if keep {
@@ -464,28 +465,6 @@ pub async fn record_checks(
     }
     report.regressions = regressions(previous.as_ref(), report);
     record_run(store, agent, report).await
-}
-
-/// A new run id.
-pub fn new_run_id() -> String {
-    random_id()
-}
-
-/// Now, RFC 3339.
-pub fn now() -> String {
-    now_rfc3339()
-}
-
-fn rand8() -> [u8; 8] {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    b
-}
-
-fn rand_hex4() -> String {
-    let mut b = [0u8; 4];
-    let _ = getrandom::fill(&mut b);
-    hex::encode(b)
 }
 
 /// How a user names a carrier tool's content.

@@ -123,16 +123,13 @@ pub struct Target {
     http: reqwest::Client,
 }
 
+/// A header or credential value: read from `env:`/`file:`, else the literal.
 fn resolve(name: &str, header: &str, value: &str) -> Result<String, ConfigError> {
-    let err = |why: String| ConfigError { name: name.to_string(), why };
-    if let Some(var) = value.strip_prefix("env:") {
-        std::env::var(var).map_err(|_| err(format!("header `{header}`: environment variable `{var}` is not set")))
-    } else if let Some(path) = value.strip_prefix("file:") {
-        std::fs::read_to_string(path)
-            .map(|s| s.trim().to_string())
-            .map_err(|e| err(format!("header `{header}`: cannot read `{path}`: {e}")))
-    } else {
-        Ok(value.to_string())
+    match custos_core::secret::read_reference(value) {
+        Some(read) => {
+            read.map_err(|why| ConfigError { name: name.to_string(), why: format!("header `{header}`: {why}") })
+        }
+        None => Ok(value.to_string()),
     }
 }
 

@@ -105,6 +105,19 @@ fn emit(output: Option<&std::path::Path>, text: &str) -> CliResult<()> {
     }
 }
 
+/// Writes the reports; a regression is exit 2.
+fn finish(cli: &Cli, args: &ProbeRunArgs, report: &RunReport) -> CliResult<Code> {
+    write_reports(cli, args, report)?;
+    if report.regressions.is_empty() {
+        return Ok(Code::Ok);
+    }
+    eprintln!(
+        "custos probe: REGRESSION: {} (resisted in the previous run, compromised now)",
+        report.regressions.join(", ")
+    );
+    Ok(Code::Finding)
+}
+
 /// The report in `--format` (or JSON with `--json`), and in every `--*-out` file.
 fn write_reports(cli: &Cli, args: &ProbeRunArgs, report: &RunReport) -> CliResult<()> {
     for (path, format) in [
@@ -195,15 +208,7 @@ pub async fn run(cli: &Cli, args: &ProbeRunArgs) -> CliResult<Code> {
     let _ = server.await;
     store.close().await?;
     let report = outcome.map_err(|e| CliError::env(anyhow!("the campaign: {e}")))?;
-    write_reports(cli, args, &report)?;
-    if !report.regressions.is_empty() {
-        eprintln!(
-            "custos probe: REGRESSION: {} (resisted in the previous run, compromised now)",
-            report.regressions.join(", ")
-        );
-        return Ok(Code::Finding);
-    }
-    Ok(Code::Ok)
+    finish(cli, args, &report)
 }
 
 /// `custos probe run` against an MCP server: its tools listed twice and checked with the
@@ -257,12 +262,7 @@ async fn run_mcp(cli: &Cli, file: &FileConfig, target: &TargetConfig, args: &Pro
         .map_err(|e| CliError::env(anyhow!("recording the checks: {e}")))?;
     report.duration_ms = started.elapsed().as_millis() as u64;
     store.close().await?;
-    write_reports(cli, args, &report)?;
-    if !report.regressions.is_empty() {
-        eprintln!("custos probe: REGRESSION: {}", report.regressions.join(", "));
-        return Ok(Code::Finding);
-    }
-    Ok(Code::Ok)
+    finish(cli, args, &report)
 }
 
 /// `custos probe history --target NAME`: the target's runs, oldest first.

@@ -15,3 +15,4 @@ mod registry;
 mod rfc8785;
 mod round_trip;
 mod scan;
+mod secret;

@@ -17,7 +17,8 @@ use custos_probe::{
 };
 use serde_json::{Value, json};
 
-async fn ask(http: &reqwest::Client, url: &str, prompt: &str) -> String {
+/// One user turn to a reference agent's chat endpoint; its reply text.
+pub(crate) async fn ask(http: &reqwest::Client, url: &str, prompt: &str) -> String {
     let body = json!({"model": "ref", "messages": [{"role": "user", "content": prompt}]});
     let v: Value = http.post(url).json(&body).send().await.unwrap().json().await.unwrap();
     v["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_string()
